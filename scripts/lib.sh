@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared steps of scripts/quickstart and scripts/test. Source it; it expects bash and root.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pathlib
+import subprocess
+import sys
 import uuid
 
 import docker
@@ -14,7 +16,21 @@ from image_factory.builder import Factory
 from image_factory.recipes import RECIPES
 
 TESTS_DIR = pathlib.Path(__file__).parent
+PROJECT_DIR = TESTS_DIR.parent
 MARKER_BY_DIRECTORY = {"unit": "unit", "integration": "integration", "molecule": "molecule"}
+
+
+def _expose_collection() -> None:
+    """Make this tree importable as ansible_collections.runcvm.runcvm, the name its plugins use."""
+    root = PROJECT_DIR / ".cache" / "pytest-collections"
+    link = root / "ansible_collections" / "runcvm" / "runcvm"
+    if not link.is_symlink():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(PROJECT_DIR)
+    sys.path.insert(0, str(root))
+
+
+_expose_collection()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -50,3 +66,19 @@ def docker_cli(docker_daemon: docker.DockerClient) -> DockerResources:
     resources = DockerResources(docker_daemon, owner=uuid.uuid4().hex[:12])
     yield resources
     resources.remove_all()
+
+
+@pytest.fixture(scope="session")
+def installed_collection(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """The collection built from this tree and installed, as a user would get it: the
+    collections path to put in ANSIBLE_COLLECTIONS_PATH."""
+    work = tmp_path_factory.mktemp("collection")
+    bin_dir = pathlib.Path(sys.executable).parent
+    subprocess.run([bin_dir / "ansible-galaxy", "collection", "build", "--output-path", work, PROJECT_DIR],
+                   check=True, capture_output=True)
+    tarball = next(work.glob("runcvm-runcvm-*.tar.gz"))
+    collections_path = work / "collections"
+    # --no-deps: community.docker comes with the pinned ansible package, and no galaxy server is reachable.
+    subprocess.run([bin_dir / "ansible-galaxy", "collection", "install", "--force", "--no-deps", "-p", collections_path,
+                    tarball], check=True, capture_output=True)
+    return collections_path

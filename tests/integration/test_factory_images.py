@@ -6,8 +6,6 @@ import json
 import time
 import urllib.request
 
-import docker
-
 from image_factory.builder import Factory
 from image_factory.recipes import RECIPE_LABEL
 

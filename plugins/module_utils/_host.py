@@ -1,0 +1,50 @@
+# Copyright: RunCVM for Ansible developers
+# Apache License 2.0 (see LICENSE)
+#
+# Note that this module util is **PRIVATE** to the collection; no Ansible imports here.
+"""What a Docker host has of RunCVM: the payload, the runtime registration, the accelerator."""
+
+from __future__ import annotations
+
+import json
+import os
+import typing as t
+
+from ansible_collections.runcvm.runcvm.plugins.module_utils._accel import choose_accelerator, host_kvm_status
+
+PAYLOAD_DIR = "/opt/runcvm"
+DAEMON_JSON = "/etc/docker/daemon.json"
+RUNTIME_NAME = "runcvm"
+# Bump when a key of host_facts() changes meaning or goes away.
+FORMAT_VERSION = "1.0"
+
+
+def registered_runtime(daemon_json: str = DAEMON_JSON) -> tuple[str | None, str | None]:
+    """(path of the `runcvm` runtime in daemon.json or None, a problem reading the file or None)."""
+    try:
+        with open(daemon_json, encoding="utf-8") as handle:
+            config = json.load(handle)
+    except FileNotFoundError:
+        return None, None
+    except (OSError, ValueError) as error:
+        return None, f"{daemon_json} cannot be read as JSON: {error}"
+    runtime = (config.get("runtimes") or {}).get(RUNTIME_NAME) if isinstance(config, dict) else None
+    return (runtime.get("path") if isinstance(runtime, dict) else None), None
+
+
+def host_facts(payload_dir: str = PAYLOAD_DIR, daemon_json: str = DAEMON_JSON) -> dict[str, t.Any]:
+    accelerator = choose_accelerator("auto", host_kvm_status())
+    runtime_path, daemon_json_problem = registered_runtime(daemon_json)
+    return {
+        "format_version": FORMAT_VERSION,
+        "accelerator": accelerator.name,
+        "accelerator_reason": accelerator.reason,
+        "payload": {"path": payload_dir, "installed": os.path.isdir(payload_dir)},
+        "runtime": {
+            "name": RUNTIME_NAME,
+            "registered": runtime_path is not None,
+            "path": runtime_path,
+            "daemon_json": daemon_json,
+            "daemon_json_problem": daemon_json_problem,
+        },
+    }

@@ -1,0 +1,102 @@
+#!/usr/bin/python
+# Copyright: RunCVM for Ansible developers
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: runcvm_info
+short_description: Report what a Docker host offers RunCVM
+version_added: 0.1.0
+description:
+  - Tells whether virtual machines on this host will run with KVM or with TCG (software
+    emulation), and why.
+  - Tells whether the RunCVM payload is installed and whether the C(runcvm) runtime is
+    registered in the Docker daemon configuration.
+  - Changes nothing on the host.
+author:
+  - RunCVM for Ansible developers (@runcvm)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: N/A
+  platform:
+    platforms: posix
+options:
+  payload_dir:
+    description: Where the RunCVM payload is installed.
+    type: path
+    default: /opt/runcvm
+  daemon_json:
+    description: The Docker daemon configuration file to look for the runtime registration in.
+    type: path
+    default: /etc/docker/daemon.json
+notes:
+  - KVM counts as usable only when C(/dev/kvm) opens read-write and the CPU advertises C(vmx) or
+    C(svm). A paravirtual C(/dev/kvm) without them cannot boot stock kernels, so TCG is reported.
+"""
+
+EXAMPLES = r"""
+- name: Find out how VMs will run on each host.
+  runcvm.runcvm.runcvm_info:
+  register: runcvm
+
+- name: Warn about hosts that fall back to software emulation.
+  ansible.builtin.debug:
+    msg: "{{ inventory_hostname }} runs VMs with TCG: {{ runcvm.host.accelerator_reason }}"
+  when: runcvm.host.accelerator == 'tcg'
+"""
+
+RETURN = r"""
+host:
+  description: Facts about the host's RunCVM set-up.
+  returned: always
+  type: dict
+  contains:
+    format_version:
+      description: Version of this structure; bumped when a key changes meaning or goes away.
+      type: str
+      sample: "1.0"
+    accelerator:
+      description: The accelerator VMs get when none is forced, C(kvm) or C(tcg).
+      type: str
+      sample: tcg
+    accelerator_reason:
+      description: Why that accelerator, in a sentence.
+      type: str
+      sample: "TCG (software emulation, slow): KVM is not usable (/dev/kvm: No such file or directory)"
+    payload:
+      description: The payload directory and whether it exists.
+      type: dict
+      sample: {"path": "/opt/runcvm", "installed": false}
+    runtime:
+      description: >-
+        The runtime registration: C(registered), its C(path), the C(daemon_json) file read and
+        C(daemon_json_problem), the reason that file could not be read, or null.
+      type: dict
+      sample: {"name": "runcvm", "registered": false, "path": null,
+               "daemon_json": "/etc/docker/daemon.json", "daemon_json_problem": null}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.runcvm.runcvm.plugins.module_utils._host import host_facts
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "payload_dir": {"type": "path", "default": "/opt/runcvm"},
+            "daemon_json": {"type": "path", "default": "/etc/docker/daemon.json"},
+        },
+        supports_check_mode=True,
+    )
+    module.exit_json(changed=False, host=host_facts(module.params["payload_dir"], module.params["daemon_json"]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""Host facts: the runtime registration read from daemon.json without tripping on bad files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ansible_collections.runcvm.runcvm.plugins.module_utils._host import host_facts, registered_runtime
+
+
+@pytest.mark.parametrize("content, expected_path", [
+    ({"runtimes": {"runcvm": {"path": "/opt/runcvm/bin/runcvm-runtime"}}}, "/opt/runcvm/bin/runcvm-runtime"),
+    ({"runtimes": {"other": {"path": "/x"}}}, None),
+    ({"log-driver": "json-file"}, None),
+    ({"runtimes": None}, None),
+    ([], None),
+])
+def test_registered_runtime(tmp_path, content, expected_path):
+    daemon_json = tmp_path / "daemon.json"
+    daemon_json.write_text(json.dumps(content))
+    assert registered_runtime(str(daemon_json)) == (expected_path, None)
+
+
+def test_a_missing_daemon_json_is_no_registration_and_no_problem(tmp_path):
+    assert registered_runtime(str(tmp_path / "daemon.json")) == (None, None)
+
+
+def test_invalid_json_is_reported_not_raised(tmp_path):
+    daemon_json = tmp_path / "daemon.json"
+    daemon_json.write_text("{not json")
+    path, problem = registered_runtime(str(daemon_json))
+    assert path is None
+    assert problem.startswith(f"{daemon_json} cannot be read as JSON")
+
+
+def test_host_facts_shape(tmp_path):
+    facts = host_facts(str(tmp_path / "opt-runcvm"), str(tmp_path / "daemon.json"))
+    assert facts["format_version"] == "1.0"
+    assert facts["accelerator"] in ("kvm", "tcg")
+    assert facts["payload"] == {"path": str(tmp_path / "opt-runcvm"), "installed": False}
+    assert facts["runtime"]["registered"] is False
