@@ -75,3 +75,11 @@ install_collection() {
 image_factory() {
     PYTHONPATH="$ROOT/tools" "$VENV/bin/python" -m image_factory "$@"
 }
+
+# Makes this tree importable as ansible_collections.runcvm.runcvm, the name its plugins use.
+collection_pythonpath() {
+    local root="$CACHE/collection-root"
+    mkdir -p "$root/ansible_collections/runcvm"
+    ln -sfn "$ROOT" "$root/ansible_collections/runcvm/runcvm"
+    export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
+}

@@ -1,0 +1,161 @@
+# Copyright: RunCVM for Ansible developers
+# Apache License 2.0 (see LICENSE)
+#
+# Note that this plugin util is **PRIVATE** to the collection.
+"""Builds a guest kernel: a pinned Debian kernel package, laid out as
+kernels/debian/<version>/{vmlinuz,initrd,config,modules/<version>} with RunCVM's own initramfs."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import lzma
+import pathlib
+import shutil
+import subprocess
+import tempfile
+import typing as t
+
+from ansible_collections.runcvm.runcvm.plugins.plugin_utils._apt import AptArchive, extract
+from ansible_collections.runcvm.runcvm.plugins.plugin_utils._files import reproducible_tarball, require_free_space
+from ansible_collections.runcvm.runcvm.plugins.plugin_utils._initramfs import initramfs
+from ansible_collections.runcvm.runcvm.plugins.plugin_utils._kmod import ModuleError, ModuleIndex, module_name
+from ansible_collections.runcvm.runcvm.plugins.plugin_utils._pins import COLLECTION_ROOT, Pins
+
+BUILDER_VERSION = 1
+DISTRIBUTION = "debian"
+INIT_SCRIPT = COLLECTION_ROOT / "files" / "initramfs" / "init"
+# What the initramfs loads: enough to mount a virtiofs root read-write, plus the devices RunCVM
+# gives every VM (network, disks, console) and the filesystem of its disks.
+INITRAMFS_MODULES = ("virtio_pci", "virtiofs", "virtio_net", "virtio_blk", "virtio_console", "ext4")
+SPACE_NEEDED = 1024 * 2**20
+
+
+class KernelError(Exception):
+    pass
+
+
+@dataclasses.dataclass(frozen=True)
+class KernelBuild:
+    version: str
+    tree: pathlib.Path      # holds debian/<version>/...
+    tarball: pathlib.Path   # the same, to unpack into a kernels directory
+    built: bool
+
+
+def cache_key(pins: Pins, key: str) -> str:
+    kernel = pins.kernel(key)
+    material = "\0".join([str(BUILDER_VERSION), kernel.package.sha256, pins.payload_package("busybox-static").sha256,
+                          hashlib.sha256(INIT_SCRIPT.read_bytes()).hexdigest(), *INITRAMFS_MODULES])
+    return f"{kernel.package.name}-{hashlib.sha256(material.encode()).hexdigest()[:16]}"
+
+
+def build_kernel(pins: Pins, key: str, cache_dir: pathlib.Path, log: t.Callable[[str], None] = print,
+                 force: bool = False) -> KernelBuild:
+    output = cache_dir / "kernels" / cache_key(pins, key)
+    tree, tarball = output / "tree", output / "kernel.tar.gz"
+    if tarball.exists() and not force:
+        version = next((tree / DISTRIBUTION).iterdir()).name
+        log(f"kernel: cached build of {version}")
+        return KernelBuild(version, tree, tarball, built=False)
+    require_free_space(cache_dir, SPACE_NEEDED, "building a kernel")
+    shutil.rmtree(output, ignore_errors=True)
+    output.mkdir(parents=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix="stage-", dir=output) as scratch:
+            version = _build(pins, key, cache_dir, pathlib.Path(scratch), output / "tree.partial", log)
+        (output / "tree.partial").rename(tree)
+        reproducible_tarball(tree, tarball)
+    except BaseException:
+        shutil.rmtree(output, ignore_errors=True)
+        raise
+    log(f"kernel: built {DISTRIBUTION}/{version}")
+    return KernelBuild(version, tree, tarball, built=True)
+
+
+def _build(pins: Pins, key: str, cache_dir: pathlib.Path, scratch: pathlib.Path, partial: pathlib.Path,
+           log: t.Callable[[str], None]) -> str:
+    kernel = pins.kernel(key)
+    archives = {release: AptArchive(release, pins.mirror, cache_dir / "apt", log)
+                for release in {kernel.release, pins.payload_release}}
+    deb = archives[kernel.release].fetch([kernel.package])
+    busybox_deb = archives[pins.payload_release].fetch([pins.payload_package("busybox-static")])
+    staged = scratch / "root"
+    log(f"kernel: unpacking {kernel.package.spec}")
+    extract([*deb.values(), *busybox_deb.values()], staged)
+    modules_root = _modules_root(staged)
+    versions = [path.name for path in modules_root.iterdir()]
+    if len(versions) != 1:
+        raise KernelError(f"{kernel.package.spec} holds modules for {versions}, expected exactly one kernel")
+    version = versions[0]
+    _depmod(staged, version)
+    index = _module_index(modules_root / version)
+    try:
+        order = index.load_order(list(INITRAMFS_MODULES))
+    except ModuleError as error:
+        raise KernelError(f"{kernel.package.spec}: {error}") from error
+    log(f"kernel: initramfs loads {', '.join(module_name(path) for path in order) or 'no modules'}")
+
+    destination = partial / DISTRIBUTION / version
+    destination.mkdir(parents=True)
+    boot = _boot_dir(staged)
+    shutil.copyfile(boot / f"vmlinuz-{version}", destination / "vmlinuz")
+    shutil.copyfile(boot / f"config-{version}", destination / "config")
+    shutil.copytree(modules_root / version, destination / "modules" / version, symlinks=True)
+    # The kernel's build and source links point into headers packages that are not installed.
+    for link in ("build", "source"):
+        (destination / "modules" / version / link).unlink(missing_ok=True)
+    modules = [(f"{module_name(path)}.ko", _decompress(modules_root / version / path)) for path in order]
+    busybox = _find(staged, ("usr/bin/busybox", "bin/busybox")).read_bytes()
+    (destination / "initrd").write_bytes(initramfs(busybox, INIT_SCRIPT.read_bytes(), modules))
+    return version
+
+
+def _find(staged: pathlib.Path, candidates: t.Iterable[str]) -> pathlib.Path:
+    for candidate in candidates:
+        if (staged / candidate).exists():
+            return staged / candidate
+    raise KernelError(f"none of {', '.join(candidates)} is in the unpacked packages")
+
+
+def _modules_root(staged: pathlib.Path) -> pathlib.Path:
+    return _find(staged, ("usr/lib/modules", "lib/modules"))
+
+
+def _boot_dir(staged: pathlib.Path) -> pathlib.Path:
+    return _find(staged, ("boot",))
+
+
+def _depmod(staged: pathlib.Path, version: str) -> None:
+    """Write the module metadata Debian's postinst would (modules.dep and its indexes), with the
+    build machine's depmod run on the unpacked tree."""
+    depmod = shutil.which("depmod") or next((p for p in ("/usr/sbin/depmod", "/sbin/depmod")
+                                             if pathlib.Path(p).exists()), None)
+    if depmod is None:
+        raise KernelError("depmod is not installed: apt-get install kmod")
+    # depmod -b looks under <base>/lib/modules; merged-/usr packages ship usr/lib/modules.
+    if not (staged / "lib").exists():
+        (staged / "lib").symlink_to("usr/lib")
+    completed = subprocess.run([depmod, "-b", str(staged), version], capture_output=True, text=True, check=False)
+    if completed.returncode != 0:
+        raise KernelError(f"depmod failed for {version}: {completed.stderr.strip()}")
+
+
+def _module_index(modules: pathlib.Path) -> ModuleIndex:
+    def text(name: str) -> str:
+        path = modules / name
+        return path.read_text() if path.exists() else ""
+
+    return ModuleIndex.parse(text("modules.dep"), text("modules.softdep"), text("modules.builtin"))
+
+
+def _decompress(path: pathlib.Path) -> bytes:
+    data = path.read_bytes()
+    if path.name.endswith(".xz"):
+        return lzma.decompress(data)
+    if path.name.endswith(".gz"):
+        return gzip.decompress(data)
+    if path.name.endswith(".zst"):
+        raise KernelError(f"{path.name} is zstd-compressed, which this builder cannot unpack")
+    return data
