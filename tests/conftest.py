@@ -22,7 +22,7 @@ MARKER_BY_DIRECTORY = {"unit": "unit", "integration": "integration", "molecule":
 
 def _expose_collection() -> None:
     """Make this tree importable as ansible_collections.runcvm.runcvm, the name its plugins use."""
-    root = PROJECT_DIR / ".cache" / "pytest-collections"
+    root = PROJECT_DIR / ".cache" / "collection-root"
     link = root / "ansible_collections" / "runcvm" / "runcvm"
     if not link.is_symlink():
         link.parent.mkdir(parents=True, exist_ok=True)

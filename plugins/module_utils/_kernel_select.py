@@ -1,0 +1,159 @@
+# Copyright: RunCVM for Ansible developers
+# Apache License 2.0 (see LICENSE)
+#
+# Note that this module util is **PRIVATE** to the collection. It is shared by the modules and
+# the runtime payload; no Ansible imports here.
+"""Which kernel a container's VM boots.
+
+RUNCVM_KERNEL=<dist>[/<version>] picks an installed RunCVM kernel. Otherwise an image whose
+/etc/os-release names a distribution with a known in-image kernel layout, and which carries both
+files, boots its own kernel; every other image boots an installed kernel of its distribution, or
+else the default distribution's, with a note saying so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import typing as t
+
+KERNELS_DIR = "/opt/runcvm/kernels"
+GUEST_KERNELS_DIR = "/.runcvm/guest/kernels"
+DEFAULT_DISTRIBUTION = "debian"
+LATEST = "latest"
+REQUEST_PATTERN = re.compile(r"^[a-z]+(/[^/]+)?$")
+
+_DEBIAN_ROOT = "rootfstype=virtiofs root=runcvmfs noresume net.ifnames=1"
+# Kernel command-line arguments that make each distribution's initramfs mount the virtiofs root.
+ROOT_ARGUMENTS = {
+    "debian": _DEBIAN_ROOT,
+    "ubuntu": _DEBIAN_ROOT,
+    "ol": "root=virtiofs:runcvmfs noresume net.ifnames=1",
+    "alpine": "rootfstype=virtiofs root=runcvmfs resume=",
+    "openwrt": "rootfstype=virtiofs root=runcvmfs resume=",
+}
+# Where each distribution's images keep their own kernel and initramfs.
+IN_IMAGE_KERNELS = {
+    "debian": ("/vmlinuz", "/initrd.img"),
+    "ubuntu": ("/boot/vmlinuz", "/boot/initrd.img"),
+    "ol": ("/boot/vmlinuz", "/boot/initramfs"),
+    "alpine": ("/boot/vmlinuz-virt", "/boot/initramfs-virt"),
+    "openwrt": ("/boot/vmlinuz-virt", "/boot/initramfs-virt"),
+}
+
+
+class KernelSelectionError(Exception):
+    pass
+
+
+@dataclasses.dataclass(frozen=True)
+class KernelChoice:
+    source: t.Literal["installed", "image"]
+    distribution: str
+    version: str | None       # the installed kernel's release; None for an image's own kernel
+    kernel: str               # path QEMU opens, as the container sees it
+    initrd: str
+    root_arguments: str
+    note: str | None = None   # why this kernel, when it is not the obvious one
+
+    @property
+    def modules(self) -> str | None:
+        """The installed kernel's modules, relative to the kernels directory."""
+        if self.version is None:
+            return None
+        return f"{self.distribution}/{self.version}/modules/{self.version}"
+
+
+def os_release_id(text: str | None) -> str | None:
+    """The ID= of an os-release file, unquoted the way the original runtime does (double quotes only)."""
+    for line in (text or "").splitlines():
+        key, separator, value = line.partition("=")
+        if separator and key.strip() == "ID":
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            return value or None
+    return None
+
+
+def installed_kernels(kernels_dir: str = KERNELS_DIR) -> dict[str, dict[str, str]]:
+    """distribution -> {version or 'latest': version}, for version directories that hold a kernel
+    and resolve inside `kernels_dir`."""
+    root = os.path.realpath(kernels_dir)
+    found: dict[str, dict[str, str]] = {}
+    try:
+        distributions = sorted(os.listdir(root))
+    except OSError:
+        return found
+    for distribution in distributions:
+        versions: dict[str, str] = {}
+        try:
+            names = sorted(os.listdir(os.path.join(root, distribution)))
+        except OSError:
+            continue
+        for name in names:
+            real = os.path.realpath(os.path.join(root, distribution, name))
+            inside = os.path.commonpath([root, real]) == root
+            if inside and os.path.isfile(os.path.join(real, "vmlinuz")):
+                versions[name] = os.path.basename(real)
+        if versions:
+            found[distribution] = versions
+    return found
+
+
+def select_kernel(requested: str | None, os_release: str | None, image_has: t.Callable[[str], bool],
+                  installed: dict[str, dict[str, str]], kernels_dir: str = KERNELS_DIR) -> KernelChoice:
+    """Apply RUNCVM_KERNEL (`requested`), the image's os-release text and files, and the
+    installed kernels (as installed_kernels() returns them)."""
+    if requested:
+        distribution, version = _parse_request(requested, installed, kernels_dir)
+        return _installed(distribution, version)
+
+    image_id = os_release_id(os_release) or DEFAULT_DISTRIBUTION
+    in_image = IN_IMAGE_KERNELS.get(image_id)
+    if in_image and all(image_has(path) for path in in_image):
+        return KernelChoice("image", image_id, None, in_image[0], in_image[1], ROOT_ARGUMENTS[image_id])
+    if image_id in installed:
+        return _installed(image_id, _latest(image_id, installed, kernels_dir))
+    if DEFAULT_DISTRIBUTION not in installed:
+        raise KernelSelectionError(f"no RunCVM kernel is installed under {kernels_dir}: install one with the "
+                                   "runcvm.runcvm.kernels role, or set RUNCVM_KERNEL to an installed kernel")
+    version = _latest(DEFAULT_DISTRIBUTION, installed, kernels_dir)
+    note = (f"the image's OS ({image_id}) has no RunCVM kernel installed; booting "
+            f"{DEFAULT_DISTRIBUTION}/{version} (set RUNCVM_KERNEL=<dist>[/<version>] to choose)")
+    return dataclasses.replace(_installed(DEFAULT_DISTRIBUTION, version), note=note)
+
+
+def _parse_request(requested: str, installed: dict[str, dict[str, str]], kernels_dir: str) -> tuple[str, str]:
+    if ".." in requested:
+        raise KernelSelectionError(f"RUNCVM_KERNEL={requested} is invalid: it contains '..'")
+    if not REQUEST_PATTERN.match(requested):
+        raise KernelSelectionError(f"RUNCVM_KERNEL={requested} is invalid: use <dist> or <dist>/<version>, "
+                                   "for example debian or debian/latest")
+    distribution, _, version = requested.partition("/")
+    if distribution not in installed:
+        available = ", ".join(sorted(installed)) or "none"
+        raise KernelSelectionError(f"RUNCVM_KERNEL={requested}: no {distribution} kernel is installed under "
+                                   f"{kernels_dir} (installed: {available})")
+    if not version:
+        return distribution, _latest(distribution, installed, kernels_dir)
+    if version not in installed[distribution]:
+        available = ", ".join(sorted(installed[distribution]))
+        raise KernelSelectionError(f"RUNCVM_KERNEL={requested}: {distribution} has no kernel {version} under "
+                                   f"{kernels_dir} (installed: {available})")
+    return distribution, installed[distribution][version]
+
+
+def _latest(distribution: str, installed: dict[str, dict[str, str]], kernels_dir: str) -> str:
+    versions = installed[distribution]
+    if LATEST in versions:
+        return versions[LATEST]
+    raise KernelSelectionError(f"{kernels_dir}/{distribution}/{LATEST} is missing: reinstall the kernels with "
+                               "the runcvm.runcvm.kernels role, or set RUNCVM_KERNEL=<dist>/<version>")
+
+
+def _installed(distribution: str, version: str) -> KernelChoice:
+    directory = f"{GUEST_KERNELS_DIR}/{distribution}/{version}"
+    return KernelChoice("installed", distribution, version, f"{directory}/vmlinuz", f"{directory}/initrd",
+                        ROOT_ARGUMENTS.get(distribution, _DEBIAN_ROOT))
