@@ -5,9 +5,10 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV="$ROOT/.venv"
 CACHE="$ROOT/.cache"
 DOCKERD_LOG=/var/log/runcvm-dockerd.log
-# Debian packages the host needs: Docker itself, debootstrap for the image factory,
-# venv for the pinned Python tools, git because ansible-test reads the file list from it.
-HOST_PACKAGES=(docker.io debootstrap python3-venv git ca-certificates)
+# Debian packages the host needs: Docker itself, debootstrap for the image factory, venv for
+# the pinned Python tools, git because ansible-test reads the file list from it, and patchelf
+# and kmod (depmod) to build the payload and the guest kernels.
+HOST_PACKAGES=(docker.io debootstrap python3-venv git ca-certificates patchelf kmod)
 
 step() { printf '==> %s\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 import typing as t
 
 from ansible_collections.runcvm.runcvm.plugins.module_utils._accel import choose_accelerator, host_kvm_status
+from ansible_collections.runcvm.runcvm.plugins.module_utils._kernel_select import (
+    LATEST, installed_kernels, version_sort_key,
+)
+from ansible_collections.runcvm.runcvm.plugins.module_utils._tree_install import installed_digest
 
 PAYLOAD_DIR = "/opt/runcvm"
 DAEMON_JSON = "/etc/docker/daemon.json"
@@ -32,14 +37,30 @@ def registered_runtime(daemon_json: str = DAEMON_JSON) -> tuple[str | None, str 
     return (runtime.get("path") if isinstance(runtime, dict) else None), None
 
 
+def kernel_facts(kernels_dir: str) -> dict[str, dict[str, t.Any]]:
+    """distribution -> its installed kernel versions, oldest first, the one `latest` names, and
+    each version's manifest digest."""
+    facts = {}
+    for distribution, entries in installed_kernels(kernels_dir).items():
+        versions = sorted({v for name, v in entries.items() if name != LATEST}, key=version_sort_key)
+        facts[distribution] = {
+            "versions": versions,
+            "latest": entries.get(LATEST),
+            "digests": {v: installed_digest(pathlib.Path(kernels_dir, distribution, v)) for v in versions},
+        }
+    return facts
+
+
 def host_facts(payload_dir: str = PAYLOAD_DIR, daemon_json: str = DAEMON_JSON) -> dict[str, t.Any]:
     accelerator = choose_accelerator("auto", host_kvm_status())
     runtime_path, daemon_json_problem = registered_runtime(daemon_json)
+    digest = installed_digest(pathlib.Path(payload_dir))
     return {
         "format_version": FORMAT_VERSION,
         "accelerator": accelerator.name,
         "accelerator_reason": accelerator.reason,
-        "payload": {"path": payload_dir, "installed": os.path.isdir(payload_dir)},
+        "payload": {"path": payload_dir, "installed": digest is not None, "digest": digest},
+        "kernels": kernel_facts(os.path.join(payload_dir, "kernels")),
         "runtime": {
             "name": RUNTIME_NAME,
             "registered": runtime_path is not None,

@@ -77,6 +77,11 @@ def os_release_id(text: str | None) -> str | None:
     return None
 
 
+def version_sort_key(version: str) -> list[tuple[int, int | str]]:
+    """Sort kernel releases the way `sort -V` does: runs of digits compare as numbers."""
+    return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", version) if part]
+
+
 def installed_kernels(kernels_dir: str = KERNELS_DIR) -> dict[str, dict[str, str]]:
     """distribution -> {version or 'latest': version}, for version directories that hold a kernel
     and resolve inside `kernels_dir`."""

@@ -12,8 +12,9 @@ version_added: 0.1.0
 description:
   - Tells whether virtual machines on this host will run with KVM or with TCG (software
     emulation), and why.
-  - Tells whether the RunCVM payload is installed and whether the C(runcvm) runtime is
-    registered in the Docker daemon configuration.
+  - Tells whether the RunCVM payload is installed (and which, by its manifest digest), which
+    guest kernels are installed, and whether the C(runcvm) runtime is registered in the Docker
+    daemon configuration.
   - Changes nothing on the host.
 author:
   - RunCVM for Ansible developers (@runcvm)
@@ -70,9 +71,21 @@ host:
       type: str
       sample: "TCG (software emulation, slow): KVM is not usable (/dev/kvm: No such file or directory)"
     payload:
-      description: The payload directory and whether it exists.
+      description: >-
+        The payload directory, whether a payload is installed there, and the digest of its
+        manifest (null when none is installed).
       type: dict
-      sample: {"path": "/opt/runcvm", "installed": false}
+      sample: {"path": "/opt/runcvm", "installed": true, "digest": "bb91ba3b3cddc6e1..."}
+    kernels:
+      description: >-
+        The guest kernels installed under the payload's C(kernels) directory, by distribution:
+        their C(versions), oldest first, the version C(latest) points to, and each version's
+        manifest digest (null for a kernel installed without one).
+      type: dict
+      sample: {"debian": {"versions": ["6.1.0-50-cloud-amd64", "6.12.117+deb13-cloud-amd64"],
+                          "latest": "6.12.117+deb13-cloud-amd64",
+                          "digests": {"6.1.0-50-cloud-amd64": "3e24e3a1...",
+                                      "6.12.117+deb13-cloud-amd64": "d5b4877b..."}}}
     runtime:
       description: >-
         The runtime registration: C(registered), its C(path), the C(daemon_json) file read and

@@ -12,17 +12,19 @@ archive keyring, so every index is signature-checked and every package checked a
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import pathlib
 import shutil
 import subprocess
 import typing as t
 
+from ansible_collections.runcvm.runcvm.plugins.plugin_utils._errors import BuildError
+from ansible_collections.runcvm.runcvm.plugins.module_utils._fileutil import sha256_file
+
 ARCHITECTURE = "amd64"
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 
 
-class AptError(Exception):
+class AptError(BuildError):
     pass
 
 
@@ -35,14 +37,6 @@ class Package:
     @property
     def spec(self) -> str:
         return f"{self.name}={self.version}"
-
-
-def sha256_file(path: pathlib.Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def parse_print_uris(output: str) -> list[tuple[str, str]]:

@@ -12,14 +12,11 @@ import pathlib
 import sys
 
 from ansible_collections.runcvm.runcvm.plugins.plugin_utils import _pins
-from ansible_collections.runcvm.runcvm.plugins.plugin_utils._apt import AptError
-from ansible_collections.runcvm.runcvm.plugins.plugin_utils._elf import ElfError
-from ansible_collections.runcvm.runcvm.plugins.plugin_utils._files import DiskSpaceError
-from ansible_collections.runcvm.runcvm.plugins.plugin_utils._kernel import KernelError, build_kernel
-from ansible_collections.runcvm.runcvm.plugins.plugin_utils._payload import PayloadError, build_payload
+from ansible_collections.runcvm.runcvm.plugins.plugin_utils._errors import BuildError
+from ansible_collections.runcvm.runcvm.plugins.plugin_utils._kernel import build_kernel
+from ansible_collections.runcvm.runcvm.plugins.plugin_utils._payload import build_payload
 
 DEFAULT_CACHE = pathlib.Path(os.environ.get("XDG_CACHE_HOME", pathlib.Path.home() / ".cache")) / "runcvm"
-BUILD_ERRORS = (AptError, ElfError, DiskSpaceError, KernelError, PayloadError, _pins.PinError)
 
 
 def log(line: str) -> None:
@@ -54,8 +51,9 @@ def main(argv: list[str] | None = None) -> int:
             log(f"tree:     {build.tree}\ntarball:  {build.tarball}\ndigest:   {build.manifest['digest']}")
         else:
             build = build_kernel(pins, args.kernel, args.cache_dir, log, force=args.force)
-            log(f"kernel:   {build.version}\ntree:     {build.tree}\ntarball:  {build.tarball}")
-    except BUILD_ERRORS as error:
+            log(f"kernel:   {build.distribution}/{build.version}\ntree:     {build.tree}\n"
+                f"tarball:  {build.tarball}\ndigest:   {build.manifest['digest']}")
+    except BuildError as error:
         print(f"runcvm-build: {error}", file=sys.stderr)
         return 1
     return 0

@@ -11,13 +11,15 @@ import shutil
 import subprocess
 import typing as t
 
+from ansible_collections.runcvm.runcvm.plugins.plugin_utils._errors import BuildError
+
 ELF_MAGIC = b"\x7fELF"
 LOADER = "ld-linux-x86-64.so.2"
 # Where Debian puts shared libraries, relative to a root filesystem.
 LIBRARY_DIRS = ("usr/lib/x86_64-linux-gnu", "lib/x86_64-linux-gnu", "usr/lib", "lib")
 
 
-class ElfError(Exception):
+class ElfError(BuildError):
     pass
 
 

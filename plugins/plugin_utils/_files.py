@@ -2,33 +2,20 @@
 # Apache License 2.0 (see LICENSE)
 #
 # Note that this plugin util is **PRIVATE** to the collection.
-"""File helpers of the builders: atomic writes, reproducible tarballs, disk space."""
+"""File helpers of the builders: reproducible tarballs and disk space."""
 
 from __future__ import annotations
 
 import gzip
-import os
 import pathlib
 import shutil
 import tarfile
-import tempfile
+
+from ansible_collections.runcvm.runcvm.plugins.plugin_utils._errors import BuildError
 
 
-class DiskSpaceError(Exception):
+class DiskSpaceError(BuildError):
     pass
-
-
-def atomic_write(path: pathlib.Path, data: bytes, mode: int = 0o644) -> None:
-    """Write `data` to a temporary file beside `path`, then rename it over `path`."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            os.fchmod(stream.fileno(), mode)
-        os.rename(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
 
 
 def require_free_space(directory: pathlib.Path, needed_bytes: int, purpose: str) -> None:

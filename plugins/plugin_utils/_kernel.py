@@ -17,13 +17,15 @@ import subprocess
 import tempfile
 import typing as t
 
+from ansible_collections.runcvm.runcvm.plugins.plugin_utils._errors import BuildError
 from ansible_collections.runcvm.runcvm.plugins.plugin_utils._apt import AptArchive, extract
 from ansible_collections.runcvm.runcvm.plugins.plugin_utils._files import reproducible_tarball, require_free_space
 from ansible_collections.runcvm.runcvm.plugins.plugin_utils._initramfs import initramfs
 from ansible_collections.runcvm.runcvm.plugins.plugin_utils._kmod import ModuleError, ModuleIndex, module_name
+from ansible_collections.runcvm.runcvm.plugins.module_utils._manifest import read_manifest, write_manifest
 from ansible_collections.runcvm.runcvm.plugins.plugin_utils._pins import COLLECTION_ROOT, Pins
 
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2
 DISTRIBUTION = "debian"
 INIT_SCRIPT = COLLECTION_ROOT / "files" / "initramfs" / "init"
 # What the initramfs loads: enough to mount a virtiofs root read-write, plus the devices RunCVM
@@ -32,15 +34,18 @@ INITRAMFS_MODULES = ("virtio_pci", "virtiofs", "virtio_net", "virtio_blk", "virt
 SPACE_NEEDED = 1024 * 2**20
 
 
-class KernelError(Exception):
+class KernelError(BuildError):
     pass
 
 
 @dataclasses.dataclass(frozen=True)
 class KernelBuild:
+    key: str
+    distribution: str
     version: str
-    tree: pathlib.Path      # holds debian/<version>/...
-    tarball: pathlib.Path   # the same, to unpack into a kernels directory
+    tree: pathlib.Path      # what goes to kernels/<distribution>/<version>/
+    tarball: pathlib.Path   # the same tree, packed
+    manifest: dict[str, t.Any]
     built: bool
 
 
@@ -54,24 +59,31 @@ def cache_key(pins: Pins, key: str) -> str:
 def build_kernel(pins: Pins, key: str, cache_dir: pathlib.Path, log: t.Callable[[str], None] = print,
                  force: bool = False) -> KernelBuild:
     output = cache_dir / "kernels" / cache_key(pins, key)
-    tree, tarball = output / "tree", output / "kernel.tar.gz"
-    if tarball.exists() and not force:
-        version = next((tree / DISTRIBUTION).iterdir()).name
-        log(f"kernel: cached build of {version}")
-        return KernelBuild(version, tree, tarball, built=False)
+    tree, tarball, manifest_file = output / "tree", output / "kernel.tar.gz", output / "manifest.json"
+    if manifest_file.exists() and tarball.exists() and not force:
+        manifest = read_manifest(manifest_file)
+        log(f"kernel: cached build of {manifest['version']}")
+        return KernelBuild(key, DISTRIBUTION, manifest["version"], tree, tarball, manifest, built=False)
     require_free_space(cache_dir, SPACE_NEEDED, "building a kernel")
     shutil.rmtree(output, ignore_errors=True)
     output.mkdir(parents=True)
+    partial = output / "tree.partial"
     try:
         with tempfile.TemporaryDirectory(prefix="stage-", dir=output) as scratch:
-            version = _build(pins, key, cache_dir, pathlib.Path(scratch), output / "tree.partial", log)
-        (output / "tree.partial").rename(tree)
+            version = _build(pins, key, cache_dir, pathlib.Path(scratch), partial, log)
+        kernel = pins.kernel(key)
+        manifest = write_manifest(partial, manifest_file, {
+            "builder_version": BUILDER_VERSION, "distribution": DISTRIBUTION, "version": version,
+            "release": kernel.release, "packages": {kernel.package.name: kernel.package.version,
+                                                    "busybox-static": pins.payload_package("busybox-static").version},
+        })
+        partial.rename(tree)
         reproducible_tarball(tree, tarball)
     except BaseException:
         shutil.rmtree(output, ignore_errors=True)
         raise
     log(f"kernel: built {DISTRIBUTION}/{version}")
-    return KernelBuild(version, tree, tarball, built=True)
+    return KernelBuild(key, DISTRIBUTION, version, tree, tarball, manifest, built=True)
 
 
 def _build(pins: Pins, key: str, cache_dir: pathlib.Path, scratch: pathlib.Path, partial: pathlib.Path,
@@ -97,18 +109,17 @@ def _build(pins: Pins, key: str, cache_dir: pathlib.Path, scratch: pathlib.Path,
         raise KernelError(f"{kernel.package.spec}: {error}") from error
     log(f"kernel: initramfs loads {', '.join(module_name(path) for path in order) or 'no modules'}")
 
-    destination = partial / DISTRIBUTION / version
-    destination.mkdir(parents=True)
-    boot = _boot_dir(staged)
-    shutil.copyfile(boot / f"vmlinuz-{version}", destination / "vmlinuz")
-    shutil.copyfile(boot / f"config-{version}", destination / "config")
-    shutil.copytree(modules_root / version, destination / "modules" / version, symlinks=True)
+    partial.mkdir(parents=True)
+    boot = staged / "boot"
+    shutil.copyfile(boot / f"vmlinuz-{version}", partial / "vmlinuz")
+    shutil.copyfile(boot / f"config-{version}", partial / "config")
+    shutil.copytree(modules_root / version, partial / "modules" / version, symlinks=True)
     # The kernel's build and source links point into headers packages that are not installed.
     for link in ("build", "source"):
-        (destination / "modules" / version / link).unlink(missing_ok=True)
+        (partial / "modules" / version / link).unlink(missing_ok=True)
     modules = [(f"{module_name(path)}.ko", _decompress(modules_root / version / path)) for path in order]
     busybox = _find(staged, ("usr/bin/busybox", "bin/busybox")).read_bytes()
-    (destination / "initrd").write_bytes(initramfs(busybox, INIT_SCRIPT.read_bytes(), modules))
+    (partial / "initrd").write_bytes(initramfs(busybox, INIT_SCRIPT.read_bytes(), modules))
     return version
 
 
@@ -121,10 +132,6 @@ def _find(staged: pathlib.Path, candidates: t.Iterable[str]) -> pathlib.Path:
 
 def _modules_root(staged: pathlib.Path) -> pathlib.Path:
     return _find(staged, ("usr/lib/modules", "lib/modules"))
-
-
-def _boot_dir(staged: pathlib.Path) -> pathlib.Path:
-    return _find(staged, ("boot",))
 
 
 def _depmod(staged: pathlib.Path, version: str) -> None:

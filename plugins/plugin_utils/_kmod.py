@@ -11,12 +11,13 @@ load them in, from modules.dep, modules.softdep and modules.builtin.
 from __future__ import annotations
 
 import dataclasses
-import re
+
+from ansible_collections.runcvm.runcvm.plugins.plugin_utils._errors import BuildError
 
 COMPRESSED_SUFFIXES = (".ko.xz", ".ko.gz", ".ko.zst", ".ko")
 
 
-class ModuleError(Exception):
+class ModuleError(BuildError):
     pass
 
 
@@ -94,7 +95,3 @@ class ModuleIndex:
             visit(name, None, optional=False)
         return order
 
-
-def kernel_version_sort_key(version: str) -> list[tuple[int, object]]:
-    """Sort kernel release strings the way `sort -V` does for Debian's: numbers as numbers."""
-    return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", version) if part]

@@ -23,12 +23,13 @@ import tempfile
 import typing as t
 import zipfile
 
+from ansible_collections.runcvm.runcvm.plugins.plugin_utils._errors import BuildError
 from ansible_collections.runcvm.runcvm.plugins.plugin_utils import _elf
 from ansible_collections.runcvm.runcvm.plugins.plugin_utils._apt import AptArchive, extract
 from ansible_collections.runcvm.runcvm.plugins.plugin_utils._files import (
     DiskSpaceError, reproducible_tarball, require_free_space,
 )
-from ansible_collections.runcvm.runcvm.plugins.plugin_utils._manifest import read_manifest, write_manifest
+from ansible_collections.runcvm.runcvm.plugins.module_utils._manifest import read_manifest, write_manifest
 from ansible_collections.runcvm.runcvm.plugins.plugin_utils._pins import Pins, download_wheels
 
 # Bump when the builder changes what it puts in the payload, to invalidate cached builds.
@@ -67,7 +68,7 @@ DYNLOAD_EXCLUDED_PREFIXES = ("_test", "_ctypes_test", "_xxtestfuzz", "xxlimited"
 DIST_PACKAGES = "lib/python3/dist-packages"
 
 
-class PayloadError(Exception):
+class PayloadError(BuildError):
     pass
 
 

@@ -19,14 +19,15 @@ import sys
 import tempfile
 import typing as t
 
-from ansible_collections.runcvm.runcvm.plugins.plugin_utils._apt import AptArchive, Package, sha256_file
-from ansible_collections.runcvm.runcvm.plugins.plugin_utils._files import atomic_write
+from ansible_collections.runcvm.runcvm.plugins.plugin_utils._errors import BuildError
+from ansible_collections.runcvm.runcvm.plugins.module_utils._fileutil import atomic_write, sha256_file
+from ansible_collections.runcvm.runcvm.plugins.plugin_utils._apt import AptArchive, Package
 
 COLLECTION_ROOT = pathlib.Path(__file__).resolve().parents[2]
 PINS_FILE = COLLECTION_ROOT / "files" / "build" / "pins.json"
 
 
-class PinError(Exception):
+class PinError(BuildError):
     pass
 
 

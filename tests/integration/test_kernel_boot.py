@@ -5,19 +5,15 @@ from __future__ import annotations
 
 import shutil
 
-from ansible_collections.runcvm.runcvm.plugins.plugin_utils._kernel import DISTRIBUTION
-
 from harness.bootvm import boot
 
 MARKER = "RUNCVM-BOOT-MARKER"
 
 
-def kernel_dir(kernel):
-    return kernel.tree / DISTRIBUTION / kernel.version
-
-
 def test_kernel_layout(kernel):
-    directory = kernel_dir(kernel)
+    directory = kernel.tree
+    assert kernel.distribution == "debian"
+    assert (directory / "manifest.json").exists()
     for name in ("vmlinuz", "initrd", "config"):
         assert (directory / name).stat().st_size > 0
     modules = directory / "modules" / kernel.version
@@ -35,14 +31,14 @@ def test_kernel_boots_to_an_init_in_the_virtiofs_root(kernel, payload, tmp_path)
                     f'$(/bin/busybox grep -o "^runcvmfs / virtiofs rw" /proc/mounts)"\n'
                     '/bin/busybox poweroff -f\n')
     init.chmod(0o755)
-    result = boot(payload.tree, kernel_dir(kernel), root, "/init-test", tmp_path)
+    result = boot(payload.tree, kernel.tree, root, "/init-test", tmp_path)
     print(f"boot of {kernel.version}: {result.seconds:.1f} s")
     assert f"{MARKER} {kernel.version} runcvmfs / virtiofs rw" in result.console, result.console
     assert result.returncode == 0
 
 
 def test_a_root_that_cannot_be_mounted_powers_off_with_a_message(kernel, payload, tmp_path):
-    result = boot(payload.tree, kernel_dir(kernel), None, "/sbin/init", tmp_path)
+    result = boot(payload.tree, kernel.tree, None, "/sbin/init", tmp_path)
     assert "runcvm-initramfs: cannot mount the root filesystem: virtiofs tag 'runcvmfs'" in result.console
     assert "runcvm-initramfs: powering off" in result.console
     assert result.returncode == 0

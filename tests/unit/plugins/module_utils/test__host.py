@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ansible_collections.runcvm.runcvm.plugins.module_utils._host import host_facts, registered_runtime
+from ansible_collections.runcvm.runcvm.plugins.module_utils._host import host_facts, kernel_facts, registered_runtime
 
 
 @pytest.mark.parametrize("content, expected_path", [
@@ -38,5 +38,16 @@ def test_host_facts_shape(tmp_path):
     facts = host_facts(str(tmp_path / "opt-runcvm"), str(tmp_path / "daemon.json"))
     assert facts["format_version"] == "1.0"
     assert facts["accelerator"] in ("kvm", "tcg")
-    assert facts["payload"] == {"path": str(tmp_path / "opt-runcvm"), "installed": False}
+    assert facts["payload"] == {"path": str(tmp_path / "opt-runcvm"), "installed": False, "digest": None}
+    assert facts["kernels"] == {}
     assert facts["runtime"]["registered"] is False
+
+
+def test_kernel_facts_sort_versions_and_name_latest(tmp_path):
+    for version in ("6.12.9-cloud", "6.1.0-cloud", "6.12.117-cloud"):
+        (tmp_path / "debian" / version).mkdir(parents=True)
+        (tmp_path / "debian" / version / "vmlinuz").write_bytes(b"")
+    (tmp_path / "debian" / "latest").symlink_to("6.12.117-cloud")
+    versions = ["6.1.0-cloud", "6.12.9-cloud", "6.12.117-cloud"]
+    assert kernel_facts(str(tmp_path)) == {
+        "debian": {"versions": versions, "latest": "6.12.117-cloud", "digests": dict.fromkeys(versions)}}

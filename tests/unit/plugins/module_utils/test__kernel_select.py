@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.runcvm.runcvm.plugins.module_utils._kernel_select import (
-    KernelSelectionError, installed_kernels, os_release_id, select_kernel,
+    KernelSelectionError, installed_kernels, os_release_id, select_kernel, version_sort_key,
 )
 
 INSTALLED = {
@@ -112,3 +112,9 @@ def test_installed_kernels_reads_the_directory(tmp_path):
     assert installed_kernels(str(tmp_path)) == {
         "debian": {"6.1.9-cloud": "6.1.9-cloud", "6.12.1-cloud": "6.12.1-cloud", "latest": "6.12.1-cloud"}}
     assert installed_kernels(str(tmp_path / "missing")) == {}
+
+
+def test_version_sort_orders_numbers_as_numbers():
+    versions = ["6.12.9+deb13-cloud-amd64", "6.1.0-50-cloud-amd64", "6.12.117+deb13-cloud-amd64"]
+    assert sorted(versions, key=version_sort_key) == [
+        "6.1.0-50-cloud-amd64", "6.12.9+deb13-cloud-amd64", "6.12.117+deb13-cloud-amd64"]

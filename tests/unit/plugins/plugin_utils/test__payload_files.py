@@ -7,10 +7,11 @@ import tarfile
 
 import pytest
 
+from ansible_collections.runcvm.runcvm.plugins.module_utils._fileutil import atomic_write
+from ansible_collections.runcvm.runcvm.plugins.module_utils._manifest import describe_tree, verify_tree, write_manifest
 from ansible_collections.runcvm.runcvm.plugins.plugin_utils._files import (
-    DiskSpaceError, atomic_write, reproducible_tarball, require_free_space,
+    DiskSpaceError, reproducible_tarball, require_free_space,
 )
-from ansible_collections.runcvm.runcvm.plugins.plugin_utils._manifest import describe_tree, write_manifest
 from ansible_collections.runcvm.runcvm.plugins.plugin_utils._payload import _relative_rpath
 
 
@@ -45,6 +46,16 @@ def test_manifest_describes_every_file_and_is_stable(tmp_path):
     assert again["digest"] == first["digest"]
     (tree / "lib" / "data").write_bytes(b"DATA")
     assert write_manifest(tree, tmp_path / "copy.json", {"release": "trixie"})["digest"] != first["digest"]
+
+
+def test_verify_tree_names_what_changed(tmp_path):
+    tree = make_tree(tmp_path / "tree")
+    write_manifest(tree, tmp_path / "copy.json", {})
+    assert verify_tree(tree) == []
+    (tree / "lib" / "data").write_bytes(b"changed")
+    (tree / "bin" / "tool").unlink()
+    (tree / "extra").write_bytes(b"")
+    assert verify_tree(tree) == ["bin/tool: missing", "extra: not in the manifest", "lib/data: differs from the manifest"]
 
 
 def test_tarball_depends_only_on_content(tmp_path):

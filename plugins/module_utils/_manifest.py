@@ -1,7 +1,7 @@
 # Copyright: RunCVM for Ansible developers
 # Apache License 2.0 (see LICENSE)
 #
-# Note that this plugin util is **PRIVATE** to the collection.
+# Note that this module util is **PRIVATE** to the collection; no Ansible imports here.
 """Manifests: what a built tree holds, file by file, with a digest that names its content."""
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ import os
 import pathlib
 import typing as t
 
-from ansible_collections.runcvm.runcvm.plugins.plugin_utils._apt import sha256_file
-from ansible_collections.runcvm.runcvm.plugins.plugin_utils._files import atomic_write
+from ansible_collections.runcvm.runcvm.plugins.module_utils._fileutil import atomic_write, sha256_file
 
 MANIFEST_NAME = "manifest.json"
 FORMAT_VERSION = 1
@@ -49,3 +48,14 @@ def write_manifest(tree: pathlib.Path, copy: pathlib.Path, metadata: dict[str, t
 
 def read_manifest(path: pathlib.Path) -> dict[str, t.Any]:
     return json.loads(path.read_text())
+
+
+def verify_tree(tree: pathlib.Path) -> list[str]:
+    """What differs between `tree` and the manifest it carries: an empty list when it is intact."""
+    manifest = read_manifest(tree / MANIFEST_NAME)
+    actual = describe_tree(tree)
+    problems = [f"{name}: missing" for name in sorted(set(manifest["files"]) - set(actual))]
+    problems += [f"{name}: not in the manifest" for name in sorted(set(actual) - set(manifest["files"]))]
+    problems += [f"{name}: differs from the manifest" for name in sorted(set(actual) & set(manifest["files"]))
+                 if actual[name] != manifest["files"][name]]
+    return problems
