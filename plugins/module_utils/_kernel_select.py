@@ -136,7 +136,7 @@ def _parse_request(requested: str, installed: dict[str, dict[str, str]], kernels
     if not REQUEST_PATTERN.match(requested):
         raise KernelSelectionError(f"RUNCVM_KERNEL={requested} is invalid: use <dist> or <dist>/<version>, "
                                    "for example debian or debian/latest")
-    distribution, _, version = requested.partition("/")
+    distribution, version = (requested.split("/", 1) + [""])[:2]
     if distribution not in installed:
         available = ", ".join(sorted(installed)) or "none"
         raise KernelSelectionError(f"RUNCVM_KERNEL={requested}: no {distribution} kernel is installed under "

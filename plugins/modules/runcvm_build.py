@@ -12,8 +12,8 @@ version_added: 0.1.0
 description:
   - Runs on the Ansible controller, whatever host the task targets; builds once per distinct
     set of pins and keeps the result in a cache, so later runs and other hosts reuse it.
-  - The payload is the self-contained tree installed at C(/opt/runcvm) on Docker hosts: QEMU,
-    virtiofsd, busybox, mke2fs, blkid and Python 3 with pyroute2, from pinned Debian trixie
+  - The payload is the self-contained tree installed at C(/opt/runcvm) on Docker hosts. It holds
+    QEMU, virtiofsd, busybox, mke2fs, blkid and Python 3 with pyroute2, from pinned Debian trixie
     packages, every binary patched to load only from the payload.
   - A guest kernel is a pinned Debian kernel package with RunCVM's own initramfs, laid out for
     C(/opt/runcvm/kernels/debian/<version>).
@@ -29,6 +29,7 @@ extends_documentation_fragment:
 attributes:
   action:
     support: full
+    description: The module is an action plugin that runs on the controller.
   check_mode:
     support: full
     details: The build runs in check mode too. It changes nothing on managed hosts, only the
@@ -81,7 +82,7 @@ RETURN = r"""
 tarball:
   description: The built tarball, on the controller.
   returned: always
-  type: path
+  type: str
   sample: /root/.cache/runcvm/payload/v1-9a8eecb8f932c6c5/runcvm-payload.tar.gz
 digest:
   description: The digest of the tree's manifest; M(runcvm.runcvm.runcvm_tree) checks it.

@@ -69,5 +69,5 @@ def initramfs(busybox: bytes, init_script: bytes, modules: list[tuple[str, bytes
     entries.append(symlink("bin/sh", "busybox"))
     entries.append(regular(INIT_SCRIPT_NAME, init_script, 0o755))
     entries.extend(regular(f"{MODULES_DIR}/{name}", data) for name, data in modules)
-    entries.append(regular(LOAD_ORDER_FILE, "".join(f"{name}\n" for name, _ in modules).encode()))
+    entries.append(regular(LOAD_ORDER_FILE, "".join(f"{module[0]}\n" for module in modules).encode()))
     return gzip.compress(newc(entries), compresslevel=9, mtime=0)

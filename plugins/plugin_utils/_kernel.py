@@ -90,7 +90,7 @@ def _build(pins: Pins, key: str, cache_dir: pathlib.Path, scratch: pathlib.Path,
            log: t.Callable[[str], None]) -> str:
     kernel = pins.kernel(key)
     archives = {release: AptArchive(release, pins.mirror, cache_dir / "apt", log)
-                for release in {kernel.release, pins.payload_release}}
+                for release in (kernel.release, pins.payload_release)}
     deb = archives[kernel.release].fetch([kernel.package])
     busybox_deb = archives[pins.payload_release].fetch([pins.payload_package("busybox-static")])
     staged = scratch / "root"

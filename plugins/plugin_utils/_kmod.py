@@ -44,7 +44,7 @@ class ModuleIndex:
         for line in modules_dep.splitlines():
             if ":" not in line:
                 continue
-            path, _, needed = line.partition(":")
+            path, needed = line.split(":", 1)
             name = module_name(path.strip())
             paths[name] = path.strip()
             depends[name] = [module_name(dep) for dep in needed.split()]
@@ -94,4 +94,3 @@ class ModuleIndex:
         for name in wanted:
             visit(name, None, optional=False)
         return order
-

@@ -90,4 +90,3 @@ def test_a_dependency_cycle_is_an_error(index):
 ])
 def test_module_name(path, name):
     assert module_name(path) == name
-
