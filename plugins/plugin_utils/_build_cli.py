@@ -11,6 +11,7 @@ import os
 import pathlib
 import sys
 
+from ansible_collections.runcvm.runcvm.plugins.module_utils._tree_install import install_tree, installed_digest
 from ansible_collections.runcvm.runcvm.plugins.plugin_utils import _pins
 from ansible_collections.runcvm.runcvm.plugins.plugin_utils._errors import BuildError
 from ansible_collections.runcvm.runcvm.plugins.plugin_utils._kernel import build_kernel
@@ -31,6 +32,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     commands = parser.add_subparsers(dest="command", required=True)
     payload = commands.add_parser("payload", help="build the payload tree, tarball and manifest")
     payload.add_argument("--force", action="store_true", help="rebuild even if cached")
+    payload.add_argument("--install", type=pathlib.Path, metavar="DIR",
+                         help="also install the payload at DIR (such as /opt/runcvm), keeping its kernels")
     kernel = commands.add_parser("kernel", help="build a guest kernel with RunCVM's initramfs")
     kernel.add_argument("kernel", nargs="?", default="trixie/linux-image-cloud-amd64",
                         help="a pinned kernel: <release>/<package> (default: %(default)s)")
@@ -49,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "payload":
             build = build_payload(pins, args.cache_dir, log, force=args.force)
             log(f"tree:     {build.tree}\ntarball:  {build.tarball}\ndigest:   {build.manifest['digest']}")
+            if args.install and installed_digest(args.install) != build.manifest["digest"]:
+                install_tree(build.tarball, args.install, build.manifest["digest"], keep=["kernels"])
+                log(f"installed at {args.install}")
         else:
             build = build_kernel(pins, args.kernel, args.cache_dir, log, force=args.force)
             log(f"kernel:   {build.distribution}/{build.version}\ntree:     {build.tree}\n"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import hashlib
 import os
 import pathlib
 import shutil
@@ -30,10 +31,13 @@ from ansible_collections.runcvm.runcvm.plugins.plugin_utils._files import (
     DiskSpaceError, reproducible_tarball, require_free_space,
 )
 from ansible_collections.runcvm.runcvm.plugins.module_utils._manifest import read_manifest, write_manifest
-from ansible_collections.runcvm.runcvm.plugins.plugin_utils._pins import Pins, download_wheels
+from ansible_collections.runcvm.runcvm.plugins.plugin_utils._pins import COLLECTION_ROOT, Pins, download_wheels
 
 # Bump when the builder changes what it puts in the payload, to invalidate cached builds.
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2
+RUNTIME_DIR = COLLECTION_ROOT / "files" / "runtime"
+CORE_DIR = COLLECTION_ROOT / "plugins" / "module_utils"
+CORE_PACKAGE = "ansible_collections/runcvm/runcvm/plugins/module_utils"
 GUEST_DIR = "/.runcvm/guest"
 PYTHON = "python3.13"
 # A cold build unpacks about 450 MiB of packages next to the tree it makes.
@@ -80,29 +84,49 @@ class PayloadBuild:
     built: bool
 
 
+def runtime_sources() -> list[tuple[pathlib.Path, str]]:
+    """(file in this collection, its path in the payload) for RunCVM's own code: the runtime,
+    and the pure core it shares with the modules, under the import path the modules use."""
+    sources = [(path, f"runtime/{path.relative_to(RUNTIME_DIR).as_posix()}")
+               for path in sorted(RUNTIME_DIR.rglob("*")) if path.is_file() and "__pycache__" not in path.parts
+               and path.name != "runcvm-runtime"]
+    sources.append((RUNTIME_DIR / "runcvm-runtime", "bin/runcvm-runtime"))
+    sources += [(path, f"runtime/{CORE_PACKAGE}/{path.name}") for path in sorted(CORE_DIR.glob("*.py"))]
+    return sources
+
+
+def runtime_digest() -> str:
+    digest = hashlib.sha256()
+    for path, target in runtime_sources():
+        digest.update(f"{target}\0{path.stat().st_mode & 0o111 != 0}\0".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
 def cache_key(pins: Pins) -> str:
-    return f"v{BUILDER_VERSION}-{pins.payload_digest()[:16]}"
+    return f"v{BUILDER_VERSION}-{pins.payload_digest()[:16]}-{runtime_digest()[:12]}"
 
 
 def build_payload(pins: Pins, cache_dir: pathlib.Path, log: t.Callable[[str], None] = print,
                   force: bool = False) -> PayloadBuild:
-    """The payload for `pins`, built unless the cache already holds it."""
+    """The payload for `pins` and this collection's runtime, built unless the cache holds it.
+
+    The packaged part (binaries, libraries, Python) is built once per set of pins and cached on
+    its own; RunCVM's runtime is laid over a copy of it, so a change of runtime code rebuilds in
+    seconds."""
     output = cache_dir / "payload" / cache_key(pins)
     tree, tarball, manifest_file = output / "tree", output / "runcvm-payload.tar.gz", output / "manifest.json"
     if manifest_file.exists() and tarball.exists() and not force:
         log(f"payload: cached build {output.name}")
         return PayloadBuild(tree, tarball, read_manifest(manifest_file), built=False)
     require_free_space(cache_dir, SPACE_NEEDED, "building the payload")
-    shutil.rmtree(output, ignore_errors=True)
-    output.mkdir(parents=True)
     try:
-        with tempfile.TemporaryDirectory(prefix="stage-", dir=output) as scratch:
-            staged = pathlib.Path(scratch) / "root"
-            _stage_packages(pins, cache_dir, staged, log)
-            partial = output / "tree.partial"
-            _assemble(staged, partial, log)
-            _install_wheels(pins, partial, pathlib.Path(scratch) / "wheels", log)
-            _compile_bytecode(partial, log)
+        base = _packaged_base(pins, cache_dir, log, force)
+        shutil.rmtree(output, ignore_errors=True)
+        output.mkdir(parents=True)
+        partial = output / "tree.partial"
+        shutil.copytree(base, partial, symlinks=True)
+        _add_runtime(partial, log)
         manifest = write_manifest(partial, manifest_file, {
             "release": pins.payload_release,
             "builder_version": BUILDER_VERSION,
@@ -122,6 +146,34 @@ def build_payload(pins: Pins, cache_dir: pathlib.Path, log: t.Callable[[str], No
         raise
     log(f"payload: built {output.name}: {manifest['total_size'] // 2**20} MiB in {len(manifest['files'])} files")
     return PayloadBuild(tree, tarball, manifest, built=True)
+
+
+def _packaged_base(pins: Pins, cache_dir: pathlib.Path, log: t.Callable[[str], None], force: bool) -> pathlib.Path:
+    """The tree of everything the payload takes from packages, cached per pins."""
+    output = cache_dir / "payload" / f"base-v{BUILDER_VERSION}-{pins.payload_digest()[:16]}"
+    if (output / "complete").exists() and not force:
+        return output / "tree"
+    shutil.rmtree(output, ignore_errors=True)
+    output.mkdir(parents=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix="stage-", dir=output) as scratch:
+            staged = pathlib.Path(scratch) / "root"
+            _stage_packages(pins, cache_dir, staged, log)
+            _assemble(staged, output / "tree", log)
+            _install_wheels(pins, output / "tree", pathlib.Path(scratch) / "wheels", log)
+            _compile_bytecode(output / "tree", [f"lib/{PYTHON}", DIST_PACKAGES], log)
+        (output / "complete").touch()
+    except BaseException:
+        shutil.rmtree(output, ignore_errors=True)
+        raise
+    return output / "tree"
+
+
+def _add_runtime(tree: pathlib.Path, log: t.Callable[[str], None]) -> None:
+    log("payload: adding RunCVM's runtime")
+    for source, target in runtime_sources():
+        _copy_file(source, tree / target)
+    _compile_bytecode(tree, ["runtime"], log)
 
 
 def _stage_packages(pins: Pins, cache_dir: pathlib.Path, staged: pathlib.Path, log: t.Callable[[str], None]) -> None:
@@ -204,12 +256,12 @@ def run_payload_python(tree: pathlib.Path, *args: str, env: dict[str, str] | Non
                           capture_output=True, text=True, check=False, env=env)
 
 
-def _compile_bytecode(tree: pathlib.Path, log: t.Callable[[str], None]) -> None:
+def _compile_bytecode(tree: pathlib.Path, directories: list[str], log: t.Callable[[str], None]) -> None:
     """Compile every module ahead of time: the payload is read-only where it runs, and importing
     from source costs seconds under TCG. Hash-based .pyc files do not depend on timestamps, and a
     fixed hash seed keeps their bytes reproducible."""
-    log("payload: compiling Python bytecode")
-    directories = [str(tree / "lib" / PYTHON), str(tree / DIST_PACKAGES)]
+    log(f"payload: compiling Python bytecode in {', '.join(directories)}")
+    directories = [str(tree / directory) for directory in directories]
     completed = run_payload_python(
         tree, "-I", "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash",
         "-s", str(tree), "-p", GUEST_DIR, *directories,

@@ -1,0 +1,166 @@
+"""One process the launcher asked the VM to run, with its streams."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import shutil
+import struct
+import termios
+
+from runcvm.guest import system
+
+# runc's exit statuses when the process cannot be started.
+NOT_FOUND, NOT_EXECUTABLE = 127, 126
+
+
+class Session:
+    def __init__(self, number: int, request: dict):
+        self.number = number
+        self.request = request
+        self.pid: int | None = None
+        self.status: int | None = None
+        self.reported = False
+        self._stdin: int | None = None
+        self._outputs: dict[str, int] = {}
+        self._terminal: int | None = None
+
+    def start(self) -> dict | None:
+        """Fork the workload; None on success, else what to report (ERROR frame payload)."""
+        request = self.request
+        executable = _lookup(request["args"][0], request["env"], request["cwd"])
+        if executable is None:
+            return {"status": NOT_FOUND, "message": _runc_message(request["args"][0],
+                                                                  "executable file not found in $PATH")}
+        if request.get("terminal"):
+            master, slave = os.openpty()
+            if request.get("size"):
+                _set_size(master, request["size"])
+            child_fds = (slave, slave, slave)
+            self._terminal = self._stdin = master
+            self._outputs = {"stdout": master}
+        else:
+            stdin_read, stdin_write = os.pipe()
+            stdout_read, stdout_write = os.pipe()
+            stderr_read, stderr_write = os.pipe()
+            child_fds = (stdin_read, stdout_write, stderr_write)
+            self._stdin = stdin_write
+            self._outputs = {"stdout": stdout_read, "stderr": stderr_read}
+        for fd in (self._stdin, *self._outputs.values()):
+            os.set_inheritable(fd, False)
+        self.pid = os.fork()
+        if self.pid == 0:
+            _become_pid_namespace_init(request, executable, child_fds, bool(request.get("terminal")))
+        for fd in set(child_fds):
+            os.close(fd)
+        return None
+
+    def outputs(self) -> dict[str, int]:
+        return dict(self._outputs)
+
+    def read(self, fd: int) -> bytes:
+        try:
+            return os.read(fd, 1 << 16)
+        except OSError as error:
+            if error.errno == errno.EIO:  # a terminal whose last holder has gone
+                return b""
+            raise
+
+    def close_output(self, fd: int) -> None:
+        self._outputs = {name: other for name, other in self._outputs.items() if other != fd}
+        if fd != self._terminal:
+            os.close(fd)
+
+    def write_stdin(self, data: bytes) -> None:
+        if self._stdin is None:
+            return
+        if not data:
+            if self._terminal is None:
+                os.close(self._stdin)
+            self._stdin = None
+            return
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._stdin, view):]
+        except BrokenPipeError:
+            pass
+
+    def signal(self, number: int) -> None:
+        if self.pid is not None and self.status is None:
+            os.kill(self.pid, number)
+
+    def resize(self, size: dict) -> None:
+        if self._terminal is not None:
+            _set_size(self._terminal, size)
+
+    def exited(self, status: int) -> None:
+        self.status = status
+
+    def done(self) -> bool:
+        return self.status is not None and not self._outputs
+
+
+def _runc_message(name: str, reason: str) -> str:
+    return (f"OCI runtime exec failed: exec failed: unable to start container process: exec: "
+            f"\"{name}\": {reason}: unknown\n")
+
+
+def _lookup(name: str, env: list[str], cwd: str) -> str | None:
+    if "/" in name:
+        return name if os.path.exists(os.path.join(cwd, name)) else None
+    path = next((entry[5:] for entry in env if entry.startswith("PATH=")), os.defpath)
+    return shutil.which(name, path=path)
+
+
+def _set_size(fd: int, size: dict) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", size["rows"], size["cols"], 0, 0))
+
+
+def _become_pid_namespace_init(request: dict, executable: str, fds: tuple[int, int, int], terminal: bool) -> None:
+    """In the forked child: make a PID namespace whose init is the workload, wait for it, and
+    exit with its status. Never returns."""
+    try:
+        os.unshare(os.CLONE_NEWPID | os.CLONE_NEWNS)
+        pid = os.fork()
+        if pid == 0:
+            _exec_workload(request, executable, fds, terminal)
+        for fd in set(fds):
+            os.close(fd)
+        while True:
+            waited, status = os.waitpid(pid, 0)
+            if waited == pid:
+                code = os.waitstatus_to_exitcode(status)
+                os._exit(code if code >= 0 else 128 - code)
+    except BaseException:  # pylint: disable=broad-exception-caught
+        os._exit(NOT_EXECUTABLE)
+
+
+def _exec_workload(request: dict, executable: str, fds: tuple[int, int, int], terminal: bool) -> None:
+    try:
+        # A /proc of the new namespace, so `ps` shows the workload's processes only.
+        system.mount("none", "/", None, system.MS_REC | system.MS_PRIVATE)
+        system.mount("proc", "/proc", "proc", system.MS_NOSUID | system.MS_NODEV | system.MS_NOEXEC)
+        os.setsid()
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+        if terminal:
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        for fd in set(fds):
+            if fd > 2:
+                os.close(fd)
+        user = request["user"]
+        os.setgroups(user.get("groups") or [])
+        os.setgid(user["gid"])
+        os.setuid(user["uid"])
+        os.umask(user["umask"] if user.get("umask") is not None else 0o022)
+        os.chdir(request["cwd"])
+        env = dict(entry.partition("=")[::2] for entry in request["env"])
+        os.execve(executable, request["args"], env)
+    except PermissionError:
+        os.write(2, _runc_message(request["args"][0], "permission denied").encode())
+        os._exit(NOT_EXECUTABLE)
+    except BaseException as error:  # pylint: disable=broad-exception-caught
+        os.write(2, f"runcvm: cannot start {request['args'][0]}: {error}\n".encode())
+        os._exit(NOT_EXECUTABLE)

@@ -1,0 +1,38 @@
+"""System calls Python's standard library lacks, through the payload's libc."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
+MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 0x40000
+RB_POWER_OFF = 0x4321FEDC
+FLAG_OPTIONS = {"ro": MS_RDONLY, "nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC}
+IGNORED_OPTIONS = {"rw", "suid", "dev", "exec", "rprivate", "private", "rbind", "bind"}
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def mount(source: str, target: str, fstype: str | None, flags: int = 0, data: str | None = None) -> None:
+    result = _libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None, ctypes.c_ulong(flags),
+                         data.encode() if data else None)
+    if result != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"mount {source} on {target}: {os.strerror(error)}")
+
+
+def mount_options(options: list[str]) -> tuple[int, str]:
+    """fstab-style options as mount(2) flags and the data string."""
+    flags, data = 0, []
+    for option in options:
+        if option in FLAG_OPTIONS:
+            flags |= FLAG_OPTIONS[option]
+        elif option not in IGNORED_OPTIONS:
+            data.append(option)
+    return flags, ",".join(data)
+
+
+def power_off() -> None:
+    os.sync()
+    _libc.reboot(ctypes.c_int(RB_POWER_OFF))

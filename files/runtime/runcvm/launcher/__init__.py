@@ -1,0 +1,1 @@
+"""The launcher: the container's first process, which runs the container as a VM."""

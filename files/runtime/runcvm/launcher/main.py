@@ -1,0 +1,294 @@
+"""The launcher: the container's PID 1. It hands the container's network to the VM, serves the
+container's root filesystem with virtiofsd, starts QEMU, then relays the workload's standard
+streams, signals and terminal size to the guest and exits with the workload's exit status."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import selectors
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import termios
+import time
+import tty
+
+from runcvm import options as runcvm_options
+from runcvm import protocol
+from runcvm.launcher import dns, network, qemu
+from ansible_collections.runcvm.runcvm.plugins.module_utils._accel import (
+    AcceleratorError, choose_accelerator, host_kvm_status,
+)
+
+GUEST_DIR = "/.runcvm/guest"
+STATE_DIR = "/.runcvm"
+VM_ROOT = "/vm"
+RUN_DIR = "/run/runcvm"
+VIRTIOFS_SOCKET = f"{RUN_DIR}/virtiofs.sock"
+AGENT_SOCKET = f"{RUN_DIR}/agent.sock"
+CONSOLE_LOG = f"{RUN_DIR}/console.log"
+STARTUP_TIMEOUT = 30
+POWEROFF_TIMEOUT = 10
+# Signals the launcher passes on to the workload; SIGKILL and SIGSTOP cannot be caught, and end
+# the container as they would under runc.
+FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
+             signal.SIGALRM, signal.SIGCONT, signal.SIGTSTP)
+# The exit status when RunCVM itself fails, as runc's 255 for a container that could not run.
+FAILED = 255
+
+
+class LaunchError(Exception):
+    pass
+
+
+def fail(message: str) -> None:
+    print(f"runcvm: {message}", file=sys.stderr, flush=True)
+
+
+def home_of(uid: int, passwd_path: str) -> str:
+    """HOME as runc sets it when the image's environment has none: the user's passwd entry, or /."""
+    try:
+        with open(passwd_path, encoding="utf-8", errors="replace") as passwd:
+            for line in passwd:
+                fields = line.rstrip("\n").split(":")
+                if len(fields) >= 6 and fields[2] == str(uid):
+                    return fields[5] or "/"
+    except OSError:
+        pass
+    return "/"
+
+
+class Launcher:
+    def __init__(self) -> None:
+        handoff = json.loads(os.environ.get("RUNCVM_HANDOFF", "{}"))
+        if not handoff:
+            raise LaunchError("the launcher was started without RunCVM's runtime (no RUNCVM_HANDOFF)")
+        self.handoff = handoff
+        self.options = runcvm_options.parse(os.environ)
+        env = runcvm_options.workload_env(f"{k}={v}" for k, v in os.environ.items())
+        if not any(entry.startswith("HOME=") for entry in env):
+            env.append(f"HOME={home_of(handoff['user']['uid'], VM_ROOT + '/etc/passwd')}")
+        self.workload = {"args": handoff["args"], "env": env, "cwd": handoff["cwd"], "user": handoff["user"],
+                         "terminal": handoff["terminal"]}
+        self.children: dict[str, subprocess.Popen] = {}
+        self.channel: socket.socket | None = None
+        self.status: int | None = None
+        self.saved_tty: list | None = None
+
+    def run(self) -> int:
+        try:
+            accelerator = choose_accelerator(self.options.accel, host_kvm_status())
+        except AcceleratorError as error:
+            raise LaunchError(str(error)) from error
+        if accelerator.name == "tcg" and self.options.accel != "tcg":
+            fail(f"warning: {accelerator.reason}")
+        os.makedirs(RUN_DIR, exist_ok=True)
+        net = self._network()
+        self._write_vm_config(net)
+        self._start_virtiofsd()
+        self._start_qemu(accelerator.name, net)
+        self._connect()
+        return self._relay()
+
+    def _network(self) -> network.NetState:
+        resolv_conf = _read(f"{VM_ROOT}/etc/resolv.conf")
+        proxy = dns.needs_proxy(resolv_conf)
+        try:
+            state = network.hand_over(with_dns_proxy=proxy)
+        except (network.NetworkError, OSError) as error:
+            raise LaunchError(f"cannot hand the container's network to the VM: {error}") from error
+        if state.dns_proxy:
+            upstream = next(s for s in dns.nameservers(resolv_conf) if s.startswith("127."))
+            dns.DnsProxy(state.dns_proxy, upstream).start()
+            with open(f"{STATE_DIR}/resolv.conf", "w", encoding="utf-8") as handle:
+                handle.write(dns.for_vm(resolv_conf, state.dns_proxy))
+        return state
+
+    def _write_vm_config(self, net: network.NetState) -> None:
+        config = {"network": net.to_json(), "hostname": socket.gethostname(), "tmpfs": self.handoff.get("tmpfs", []),
+                  "resolv_conf": f"{STATE_DIR}/resolv.conf" if net.dns_proxy else None}
+        with open(f"{STATE_DIR}/vm.json", "w", encoding="utf-8") as handle:
+            json.dump(config, handle)
+
+    def _start_virtiofsd(self) -> None:
+        self.children["virtiofsd"] = subprocess.Popen(
+            [f"{GUEST_DIR}/bin/virtiofsd", f"--socket-path={VIRTIOFS_SOCKET}", f"--shared-dir={VM_ROOT}",
+             "--sandbox=chroot", "--announce-submounts", f"--cache={self.options.virtiofsd_cache}",
+             "--log-level=error"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        self._wait_for(VIRTIOFS_SOCKET, "virtiofsd")
+
+    def _start_qemu(self, accelerator: str, net: network.NetState) -> None:
+        kernel = self.handoff["kernel"]
+        if kernel.get("note"):
+            fail(kernel["note"])
+        vm = qemu.Vm(
+            accelerator=accelerator, memory_mib=self.handoff["memory_mib"],
+            cpus=self.handoff.get("cpus") or len(os.sched_getaffinity(0)),
+            kernel=kernel["kernel"], initrd=kernel["initrd"], root_arguments=kernel["root"],
+            taps=tuple((i.tap, i.mac) for i in net.interfaces), virtiofs_socket=VIRTIOFS_SOCKET,
+            agent_socket=AGENT_SOCKET, console="/proc/self/fd/2" if self.options.kernel_debug else CONSOLE_LOG,
+            kernel_append=self.options.kernel_append, kernel_debug=self.options.kernel_debug)
+        for path in (vm.kernel, vm.initrd):
+            if not os.path.isfile(path):
+                raise LaunchError(f"the kernel file {path} is missing: reinstall the kernels with the "
+                                  "runcvm.runcvm.kernels role")
+        self.children["qemu"] = subprocess.Popen(qemu.command(vm), stdin=subprocess.DEVNULL,
+                                                 stdout=subprocess.DEVNULL)
+        self._wait_for(AGENT_SOCKET, "QEMU")
+
+    def _wait_for(self, path: str, name: str) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while not os.path.exists(path):
+            self._check_children()
+            if time.monotonic() > deadline:
+                raise LaunchError(f"{name} did not start within {STARTUP_TIMEOUT} s")
+            time.sleep(0.02)
+
+    def _check_children(self) -> None:
+        for name, child in self.children.items():
+            if child.poll() is not None:
+                raise LaunchError(f"{name} exited unexpectedly ({_describe(child.returncode)})")
+
+    def _connect(self) -> None:
+        self.channel = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.channel.connect(AGENT_SOCKET)
+
+    def _send(self, frame: bytes) -> None:
+        self.channel.sendall(frame)
+
+    def _relay(self) -> int:
+        selector = selectors.DefaultSelector()
+        wakeup_read, wakeup_write = os.pipe()
+        os.set_blocking(wakeup_write, False)
+        signal.set_wakeup_fd(wakeup_write)
+        for number in (*FORWARDED, signal.SIGCHLD, signal.SIGWINCH):
+            signal.signal(number, lambda *_: None)
+        selector.register(wakeup_read, selectors.EVENT_READ, "signals")
+        selector.register(self.channel, selectors.EVENT_READ, "channel")
+        decoder = protocol.Decoder()
+        started = False
+        while self.status is None:
+            for key, _events in selector.select():
+                if key.data == "signals":
+                    for number in os.read(wakeup_read, 256):
+                        self._on_signal(number, started)
+                elif key.data == "channel":
+                    data = self.channel.recv(1 << 16)
+                    if not data:
+                        self._check_children()
+                        raise LaunchError("the VM closed its channel before the workload finished")
+                    for kind, _session, payload in decoder.feed(data):
+                        if kind == protocol.READY and not started:
+                            started = True
+                            self._start_workload(selector)
+                        else:
+                            self._on_frame(kind, payload)
+                elif key.data == "stdin":
+                    data = os.read(0, protocol.MAX_PAYLOAD)
+                    self._send(protocol.encode(protocol.STDIN, 0, data))
+                    if not data:
+                        selector.unregister(0)
+        self._send(protocol.encode_json(protocol.EXIT_SEEN, 0, {}))
+        self._stop_children(POWEROFF_TIMEOUT)
+        return self.status
+
+    def _start_workload(self, selector: selectors.BaseSelector) -> None:
+        workload = dict(self.workload)
+        if workload["terminal"] and os.isatty(0):
+            workload["size"] = _terminal_size(0)
+            self.saved_tty = termios.tcgetattr(0)
+            tty.setraw(0)
+        self._send(protocol.encode_json(protocol.START, 0, workload))
+        try:
+            selector.register(0, selectors.EVENT_READ, "stdin")
+        except (ValueError, OSError):
+            self._send(protocol.encode(protocol.STDIN, 0, b""))
+
+    def _on_frame(self, kind: int, payload: bytes) -> None:
+        if kind == protocol.STDOUT:
+            _write_all(1, payload)
+        elif kind == protocol.STDERR:
+            _write_all(2, payload)
+        elif kind == protocol.EXIT:
+            self.status = json.loads(payload)["status"]
+        elif kind == protocol.ERROR:
+            message = json.loads(payload)
+            _write_all(2, message["message"].encode())
+            self.status = message["status"]
+
+    def _on_signal(self, number: int, started: bool) -> None:
+        if number == signal.SIGCHLD:
+            self._check_children()
+        elif number == signal.SIGWINCH:
+            if started and self.workload["terminal"] and os.isatty(0):
+                self._send(protocol.encode_json(protocol.RESIZE, 0, _terminal_size(0)))
+        elif started:
+            self._send(protocol.encode_json(protocol.SIGNAL, 0, {"signal": number}))
+        elif number in (signal.SIGTERM, signal.SIGINT):
+            raise LaunchError("stopped before the VM was up")
+
+    def _stop_children(self, timeout: float) -> None:
+        """QEMU ends when the guest powers off; virtiofsd when QEMU lets go of it."""
+        deadline = time.monotonic() + timeout
+        for name in ("qemu", "virtiofsd"):
+            child = self.children.get(name)
+            if child is None:
+                continue
+            try:
+                child.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+    def restore_terminal(self) -> None:
+        if self.saved_tty is not None:
+            termios.tcsetattr(0, termios.TCSADRAIN, self.saved_tty)
+
+
+def _terminal_size(fd: int) -> dict[str, int]:
+    rows, cols, _x, _y = struct.unpack("HHHH", fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8))
+    return {"rows": rows, "cols": cols}
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view):]
+        except BrokenPipeError:
+            return
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+    except OSError:
+        return ""
+
+
+def _describe(returncode: int) -> str:
+    if returncode < 0:
+        return f"killed by {signal.Signals(-returncode).name}"
+    return f"exit status {returncode}"
+
+
+def main() -> int:
+    launcher = None
+    try:
+        launcher = Launcher()
+        return launcher.run()
+    except (LaunchError, runcvm_options.OptionError) as error:
+        fail(str(error))
+    finally:
+        if launcher is not None:
+            launcher.restore_terminal()
+            for child in launcher.children.values():
+                if child.poll() is None:
+                    child.kill()
+    return FAILED

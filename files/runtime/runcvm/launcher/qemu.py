@@ -1,0 +1,59 @@
+"""The QEMU command line of a container's VM."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from runcvm.protocol import PORT_NAME
+
+GUEST_DIR = "/.runcvm/guest"
+GUEST_INIT = f"{GUEST_DIR}/runtime/runcvm-init"
+# TCG's translation cache; QEMU's default (up to 1 GiB) would not fit the container's overhead.
+TCG_CACHE_MIB = 64
+
+
+@dataclasses.dataclass(frozen=True)
+class Vm:
+    accelerator: str                 # kvm or tcg
+    memory_mib: int
+    cpus: int
+    kernel: str
+    initrd: str
+    root_arguments: str
+    taps: tuple[tuple[str, str], ...]  # (tap device, VM MAC)
+    virtiofs_socket: str
+    agent_socket: str
+    console: str                     # where the serial console goes: a file, or /proc/self/fd/2
+    kernel_append: str = ""
+    kernel_debug: bool = False
+
+
+def kernel_command_line(vm: Vm) -> str:
+    verbosity = "loglevel=7" if vm.kernel_debug else "quiet loglevel=0"
+    parts = ["console=ttyS0", vm.root_arguments, "rw", f"init={GUEST_INIT}", "panic=-1", verbosity,
+             "ipv6.disable=1", vm.kernel_append]
+    return " ".join(part for part in parts if part)
+
+
+def command(vm: Vm) -> list[str]:
+    accelerator = "kvm" if vm.accelerator == "kvm" else f"tcg,tb-size={TCG_CACHE_MIB}"
+    args = [
+        f"{GUEST_DIR}/bin/qemu-system-x86_64", "-L", f"{GUEST_DIR}/share/qemu",
+        "-M", "q35", "-accel", accelerator, "-cpu", "host" if vm.accelerator == "kvm" else "max",
+        "-m", f"{vm.memory_mib}M", "-smp", str(vm.cpus),
+        "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+        # vhost-user needs the guest's memory shared with virtiofsd.
+        "-object", f"memory-backend-memfd,id=mem,size={vm.memory_mib}M,share=on", "-numa", "node,memdev=mem",
+        "-chardev", f"socket,id=rootfs,path={vm.virtiofs_socket}",
+        "-device", "vhost-user-fs-pci,chardev=rootfs,tag=runcvmfs",
+        "-device", "virtio-serial-pci,id=ports",
+        "-chardev", f"socket,id=agent,path={vm.agent_socket},server=on,wait=off",
+        "-device", f"virtserialport,bus=ports.0,chardev=agent,name={PORT_NAME}",
+        "-device", "virtio-rng-pci",
+        "-serial", f"file:{vm.console}",
+    ]
+    for index, (tap, mac) in enumerate(vm.taps):
+        args += ["-netdev", f"tap,id=net{index},ifname={tap},script=no,downscript=no",
+                 "-device", f"virtio-net-pci,netdev=net{index},mac={mac}"]
+    args += ["-kernel", vm.kernel, "-initrd", vm.initrd, "-append", kernel_command_line(vm)]
+    return args

@@ -1,0 +1,118 @@
+"""runcvm-runtime: the OCI runtime dockerd calls. It reads runc's command line without parsing
+all of it, rewrites the bundle's config.json on `create`, and then becomes the real runc with
+the command line unchanged."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shutil
+import sys
+import tempfile
+import typing as t
+
+from runcvm import spec
+
+# Global runc options that take a value; every other leading option is a flag.
+VALUE_OPTIONS = {"--log", "--log-format", "--root", "--criu", "--rootless"}
+RUNC_CANDIDATES = ("/usr/sbin/runc", "/usr/bin/runc", "/usr/local/sbin/runc", "/usr/local/bin/runc", "/sbin/runc")
+RUNC_OVERRIDE = "RUNCVM_RUNC"
+
+
+class WrapperError(Exception):
+    pass
+
+
+def global_options(argv: t.Sequence[str]) -> tuple[dict[str, str], int]:
+    """The global options before the subcommand, and the subcommand's index in argv."""
+    options: dict[str, str] = {}
+    index = 0
+    while index < len(argv) and argv[index].startswith("-"):
+        name, equals, value = argv[index].partition("=")
+        if name in VALUE_OPTIONS and not equals:
+            index += 1
+            value = argv[index] if index < len(argv) else ""
+        options[name] = value
+        index += 1
+    return options, index
+
+
+def subcommand(argv: t.Sequence[str]) -> str | None:
+    index = global_options(argv)[1]
+    return argv[index] if index < len(argv) else None
+
+
+def bundle_dir(argv: t.Sequence[str]) -> str:
+    """--bundle/-b of `create` (either form), else the current directory, as runc does."""
+    index = global_options(argv)[1] + 1
+    while index < len(argv):
+        name, equals, value = argv[index].partition("=")
+        if name in ("--bundle", "-b"):
+            return value if equals else argv[index + 1]
+        index += 1
+    return os.getcwd()
+
+
+def find_runc(environ: t.Mapping[str, str] = os.environ) -> str:
+    override = environ.get(RUNC_OVERRIDE)
+    if override:
+        if not os.access(override, os.X_OK):
+            raise WrapperError(f"{RUNC_OVERRIDE}={override} is not an executable runc")
+        return override
+    for candidate in RUNC_CANDIDATES:
+        if os.access(candidate, os.X_OK):
+            return candidate
+    found = shutil.which("runc")
+    if found:
+        return found
+    raise WrapperError(f"runc is not installed (looked in {', '.join(RUNC_CANDIDATES)}); install runc or "
+                       f"set {RUNC_OVERRIDE} in dockerd's environment")
+
+
+def log_error(options: dict[str, str], message: str) -> None:
+    """Report as runc does: containerd shows the user the last error line of --log."""
+    print(f"runcvm: {message}", file=sys.stderr)
+    path = options.get("--log")
+    if not path:
+        return
+    if options.get("--log-format") == "json":
+        line = json.dumps({"level": "error", "msg": f"runcvm: {message}",
+                           "time": datetime.datetime.now(datetime.timezone.utc).isoformat()})
+    else:
+        line = f"runcvm: error: {message}"
+    with open(path, "a", encoding="utf-8") as log:
+        log.write(line + "\n")
+
+
+def rewrite_bundle(bundle: str, payload_dir: str = spec.PAYLOAD_DIR) -> None:
+    path = os.path.join(bundle, "config.json")
+    with open(path, encoding="utf-8") as handle:
+        config = json.load(handle)
+    spec.rewrite(config, spec.Context(bundle=bundle, payload_dir=payload_dir))
+    handle, temporary = tempfile.mkstemp(dir=bundle, prefix=".config.json.")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump(config, stream)
+        os.chmod(temporary, os.stat(path).st_mode & 0o777)
+        os.rename(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def main(argv: t.Sequence[str] | None = None, payload_dir: str = spec.PAYLOAD_DIR) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    options = global_options(argv)[0]
+    try:
+        runc = find_runc()
+        if subcommand(argv) == "create":
+            rewrite_bundle(bundle_dir(argv), payload_dir)
+    except (WrapperError, spec.SpecError) as error:
+        log_error(options, str(error))
+        return 1
+    except (OSError, ValueError) as error:
+        log_error(options, f"cannot prepare the container: {error}")
+        return 1
+    os.execv(runc, [runc, *argv])
+    return 1
