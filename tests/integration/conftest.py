@@ -8,7 +8,7 @@ from ansible_collections.runcvm.runcvm.plugins.plugin_utils import _pins
 from ansible_collections.runcvm.runcvm.plugins.plugin_utils._kernel import KernelBuild, build_kernel
 from ansible_collections.runcvm.runcvm.plugins.plugin_utils._payload import PayloadBuild, build_payload
 
-from harness.builds import BUILD_CACHE, quiet
+from harness.builds import BUILD_CACHE, RUNTIME, install_runcvm, quiet
 # The default kernel, and bookworm's for an older kernel with another module layout.
 TESTED_KERNELS = ("trixie/linux-image-cloud-amd64", "bookworm/linux-image-cloud-amd64")
 
@@ -26,3 +26,12 @@ def payload(pins) -> PayloadBuild:
 @pytest.fixture(scope="session", params=TESTED_KERNELS)
 def kernel(request, pins) -> KernelBuild:
     return build_kernel(pins, request.param, BUILD_CACHE, quiet)
+
+
+@pytest.fixture(scope="session")
+def runcvm(docker_daemon, pins, payload) -> str:
+    """This tree's RunCVM installed at /opt/runcvm with the default kernel, and registered with
+    the running dockerd: the runtime name to pass to --runtime."""
+    default = build_kernel(pins, "trixie/linux-image-cloud-amd64", BUILD_CACHE, quiet)
+    install_runcvm(payload, default)
+    return RUNTIME

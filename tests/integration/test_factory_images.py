@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import json
-import time
 import urllib.request
 
+from harness.waiting import wait_for
 from image_factory.builder import Factory
 from image_factory.recipes import RECIPE_LABEL
 
 RUNC = "--runtime=runc"
-
-
-def wait_for(predicate, timeout: float, interval: float = 1.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
 
 
 def test_base_image_is_bookworm_with_path_and_cmd(docker_cli, test_images):

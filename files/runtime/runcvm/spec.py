@@ -100,7 +100,8 @@ def entrypoint(spec: dict, context: Context) -> None:
         spec["mounts"] = [m for m in spec["mounts"] if m["destination"] != args[0]]
         args = args[2:] if args[1:2] == ["--"] else args[1:]
         set_handoff(spec, docker_init=True)
-    set_handoff(spec, args=args, cwd=process.get("cwd", "/"), terminal=bool(process.get("terminal")))
+    set_handoff(spec, args=args, cwd=process.get("cwd", "/"), terminal=bool(process.get("terminal")),
+                env=runcvm_options.workload_env(process.get("env") or []))
     process["args"] = [LAUNCHER]
 
 

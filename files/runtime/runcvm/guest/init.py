@@ -43,7 +43,19 @@ def mount_system() -> None:
         system.mount("cgroup2", "/sys/fs/cgroup", "cgroup2", system.MS_NOSUID | system.MS_NODEV | system.MS_NOEXEC)
 
 
+def disable_ipv6() -> None:
+    """As Docker does for containers on networks without IPv6: IPv6 sockets still open, but no
+    interface gets an IPv6 address."""
+    for scope in ("all", "default", "lo"):
+        try:
+            with open(f"/proc/sys/net/ipv6/conf/{scope}/disable_ipv6", "w", encoding="ascii") as handle:
+                handle.write("1")
+        except OSError:
+            pass
+
+
 def apply_config(config: dict) -> None:
+    disable_ipv6()
     network.configure(config["network"])
     socket.sethostname(config["hostname"])
     if config.get("resolv_conf"):

@@ -19,7 +19,8 @@ class Session:
     def __init__(self, number: int, request: dict):
         self.number = number
         self.request = request
-        self.pid: int | None = None
+        self.pid: int | None = None           # the process that waits for the workload
+        self.workload_pid: int | None = None  # the workload, PID 1 of its namespace
         self.status: int | None = None
         self.reported = False
         self._stdin: int | None = None
@@ -49,11 +50,17 @@ class Session:
             self._outputs = {"stdout": stdout_read, "stderr": stderr_read}
         for fd in (self._stdin, *self._outputs.values()):
             os.set_inheritable(fd, False)
+        pid_read, pid_write = os.pipe()
         self.pid = os.fork()
         if self.pid == 0:
-            _become_pid_namespace_init(request, executable, child_fds, bool(request.get("terminal")))
+            os.close(pid_read)
+            _become_pid_namespace_init(request, executable, child_fds, bool(request.get("terminal")), pid_write)
+        os.close(pid_write)
         for fd in set(child_fds):
             os.close(fd)
+        with os.fdopen(pid_read, "rb") as reader:
+            reported = reader.read()
+        self.workload_pid = int(reported) if reported else None
         return None
 
     def outputs(self) -> dict[str, int]:
@@ -88,8 +95,11 @@ class Session:
             pass
 
     def signal(self, number: int) -> None:
-        if self.pid is not None and self.status is None:
-            os.kill(self.pid, number)
+        if self.workload_pid is not None and self.status is None:
+            try:
+                os.kill(self.workload_pid, number)
+            except ProcessLookupError:
+                pass
 
     def resize(self, size: dict) -> None:
         if self._terminal is not None:
@@ -118,14 +128,19 @@ def _set_size(fd: int, size: dict) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", size["rows"], size["cols"], 0, 0))
 
 
-def _become_pid_namespace_init(request: dict, executable: str, fds: tuple[int, int, int], terminal: bool) -> None:
-    """In the forked child: make a PID namespace whose init is the workload, wait for it, and
-    exit with its status. Never returns."""
+def _become_pid_namespace_init(request: dict, executable: str, fds: tuple[int, int, int], terminal: bool,
+                               report: int) -> None:
+    """In the forked child: make a PID namespace whose init is the workload, tell the agent the
+    workload's PID on `report`, wait for it and exit with its status. Never returns."""
     try:
+        _close_all_but((*fds, report))
         os.unshare(os.CLONE_NEWPID | os.CLONE_NEWNS)
         pid = os.fork()
         if pid == 0:
+            os.close(report)
             _exec_workload(request, executable, fds, terminal)
+        os.write(report, str(pid).encode())
+        os.close(report)
         for fd in set(fds):
             os.close(fd)
         while True:
@@ -135,6 +150,17 @@ def _become_pid_namespace_init(request: dict, executable: str, fds: tuple[int, i
                 os._exit(code if code >= 0 else 128 - code)
     except BaseException:  # pylint: disable=broad-exception-caught
         os._exit(NOT_EXECUTABLE)
+
+
+def _close_all_but(keep: tuple[int, ...]) -> None:
+    """Close every descriptor the init holds (the agent port, other sessions' pipes) but `keep`
+    and the standard ones: a pipe end left open here would keep a stream from ever ending."""
+    start = 3
+    for fd in sorted(set(keep)):
+        if fd >= start:
+            os.closerange(start, fd)
+            start = fd + 1
+    os.closerange(start, os.sysconf("SC_OPEN_MAX"))
 
 
 def _exec_workload(request: dict, executable: str, fds: tuple[int, int, int], terminal: bool) -> None:

@@ -33,6 +33,8 @@ AGENT_SOCKET = f"{RUN_DIR}/agent.sock"
 CONSOLE_LOG = f"{RUN_DIR}/console.log"
 STARTUP_TIMEOUT = 30
 POWEROFF_TIMEOUT = 10
+# Lines of the VM's console shown when the VM fails (RUNCVM_KERNEL_DEBUG=1 shows it all).
+CONSOLE_TAIL_LINES = 15
 # Signals the launcher passes on to the workload; SIGKILL and SIGSTOP cannot be caught, and end
 # the container as they would under runc.
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
@@ -69,7 +71,8 @@ class Launcher:
             raise LaunchError("the launcher was started without RunCVM's runtime (no RUNCVM_HANDOFF)")
         self.handoff = handoff
         self.options = runcvm_options.parse(os.environ)
-        env = runcvm_options.workload_env(f"{k}={v}" for k, v in os.environ.items())
+        # The environment as Docker gave it: runc and Python have since added to the launcher's own.
+        env = list(handoff["env"])
         if not any(entry.startswith("HOME=") for entry in env):
             env.append(f"HOME={home_of(handoff['user']['uid'], VM_ROOT + '/etc/passwd')}")
         self.workload = {"args": handoff["args"], "env": env, "cwd": handoff["cwd"], "user": handoff["user"],
@@ -180,6 +183,11 @@ class Launcher:
                 elif key.data == "channel":
                     data = self.channel.recv(1 << 16)
                     if not data:
+                        # QEMU closes the channel as it dies: say so if that is why.
+                        try:
+                            self.children["qemu"].wait(2)
+                        except subprocess.TimeoutExpired:
+                            pass
                         self._check_children()
                         raise LaunchError("the VM closed its channel before the workload finished")
                     for kind, _session, payload in decoder.feed(data):
@@ -285,6 +293,8 @@ def main() -> int:
         return launcher.run()
     except (LaunchError, runcvm_options.OptionError) as error:
         fail(str(error))
+        for line in _read(CONSOLE_LOG).splitlines()[-CONSOLE_TAIL_LINES:]:
+            fail(f"console: {line}")
     finally:
         if launcher is not None:
             launcher.restore_terminal()

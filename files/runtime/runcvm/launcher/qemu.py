@@ -31,7 +31,7 @@ class Vm:
 def kernel_command_line(vm: Vm) -> str:
     verbosity = "loglevel=7" if vm.kernel_debug else "quiet loglevel=0"
     parts = ["console=ttyS0", vm.root_arguments, "rw", f"init={GUEST_INIT}", "panic=-1", verbosity,
-             "ipv6.disable=1", vm.kernel_append]
+             vm.kernel_append]
     return " ".join(part for part in parts if part)
 
 

@@ -1,0 +1,300 @@
+"""`docker run --runtime=runcvm` behaves as `docker run` with runc, in a real VM (TCG here).
+
+Most tests run the same command under runc and under RunCVM and expect the same result."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import pty
+import re
+import select
+import socket
+import time
+import urllib.request
+
+import pytest
+
+from harness.waiting import wait_for
+
+DEBIAN = "debian"
+
+
+def run(docker_cli, runtime, image, *command, options=(), input=None, check=False, timeout=240):
+    return docker_cli.cli("run", "--rm", f"--runtime={runtime}", *options, image, *command, input=input,
+                          check=check, timeout=timeout)
+
+
+def both(docker_cli, runcvm, image, *command, options=(), input=None):
+    """The same docker run under runc and under RunCVM."""
+    return (run(docker_cli, "runc", image, *command, options=options, input=input),
+            run(docker_cli, runcvm, image, *command, options=options, input=input))
+
+
+@pytest.mark.parametrize("script", ["exit 0", "exit 3", "exit 255", "kill -9 $$", "false"])
+def test_exit_status_is_runcs(docker_cli, runcvm, test_images, script):
+    runc, vm = both(docker_cli, runcvm, test_images[DEBIAN], "sh", "-c", script)
+    assert vm.returncode == runc.returncode, vm.stderr
+
+
+def test_stdout_bytes_are_runcs_and_stderr_stays_apart(docker_cli, runcvm, test_images):
+    script = r"printf 'a\r\nb\000c\n'; seq 1 30000; printf 'no newline'; echo oops >&2"
+    runc, vm = both(docker_cli, runcvm, test_images[DEBIAN], "sh", "-c", script)
+    assert vm.stdout == runc.stdout
+    assert b"oops\n" in vm.stderr and b"oops" not in vm.stdout
+
+
+def test_environment_is_runcs(docker_cli, runcvm, test_images):
+    options = ("--hostname", "vmhost", "-e", "FOO=bar baz", "-e", "RUNCVM_KERNEL_APPEND=quiet")
+    runc, vm = both(docker_cli, runcvm, test_images[DEBIAN], "sh", "-c", "env | sort", options=options)
+    assert vm.stdout == runc.stdout.replace(b"RUNCVM_KERNEL_APPEND=quiet\n", b"")
+    assert b"HOSTNAME=vmhost\n" in vm.stdout and b"RUNCVM" not in vm.stdout
+
+
+@pytest.mark.parametrize("options", [(), ("-u", "1000:1000", "-w", "/tmp"), ("-u", "nobody", "--group-add", "27"),
+                                     ("-w", "/var/log")])
+def test_identity_and_directory_are_runcs(docker_cli, runcvm, test_images, options):
+    script = 'id; pwd; echo "$HOME"; echo $$; umask'
+    runc, vm = both(docker_cli, runcvm, test_images[DEBIAN], "sh", "-c", script, options=options)
+    assert vm.stdout == runc.stdout
+
+
+def test_the_vm_runs_the_installed_kernel(docker_cli, runcvm, test_images):
+    release = run(docker_cli, runcvm, test_images[DEBIAN], "uname", "-r").stdout.decode().strip()
+    latest = os.readlink("/opt/runcvm/kernels/debian/latest")
+    assert release == latest != os.uname().release
+
+
+def test_an_image_with_its_own_kernel_boots_it(docker_cli, runcvm, test_images):
+    image_kernel = run(docker_cli, "runc", test_images["kernel"], "readlink", "/vmlinuz").stdout.decode()
+    release = run(docker_cli, runcvm, test_images["kernel"], "uname", "-r").stdout.decode().strip()
+    assert image_kernel.strip() == f"boot/vmlinuz-{release}"
+
+
+def test_memory_and_cpus(docker_cli, runcvm, test_images):
+    vm = run(docker_cli, runcvm, test_images[DEBIAN], "sh", "-c", "nproc; grep MemTotal /proc/meminfo",
+             options=("--memory", "300m", "--cpus", "1.5"))
+    cpus, meminfo = vm.stdout.decode().splitlines()
+    assert cpus == "2"
+    total_mib = int(meminfo.split()[1]) // 1024
+    # The kernel keeps some of the VM's memory for itself: MemTotal is 80-100% of --memory.
+    assert 240 <= total_mib <= 300
+
+
+def test_a_small_memory_limit_works(docker_cli, runcvm, test_images):
+    vm = run(docker_cli, runcvm, test_images[DEBIAN], "echo", "small", options=("--memory", "128m"))
+    assert (vm.returncode, vm.stdout) == (0, b"small\n"), vm.stderr
+
+
+def test_stdin_reaches_the_workload_with_its_end(docker_cli, runcvm, test_images):
+    runc, vm = both(docker_cli, runcvm, test_images[DEBIAN], "sh", "-c", "cat; echo done",
+                    options=("-i",), input=b"hi\nthere")
+    assert vm.stdout == runc.stdout == b"hi\nthere" + b"done\n"
+
+
+def test_busybox_only_image(docker_cli, runcvm, test_images):
+    runc, vm = both(docker_cli, runcvm, test_images["busybox"], "busybox", "echo", "hi")
+    assert vm.stdout == runc.stdout == b"hi\n"
+
+
+def test_volumes_binds_and_tmpfs(docker_cli, runcvm, test_images, tmp_path):
+    (tmp_path / "host.txt").write_text("from the host\n")
+    volume = docker_cli.owner + "-vol"
+    docker_cli.cli("volume", "create", volume)
+    script = ("cat /host/host.txt; echo written > /data/file; touch /ro/x 2>/dev/null || echo read-only; "
+              "grep -c ' /scratch tmpfs ' /proc/mounts; echo tmp > /scratch/f && cat /scratch/f")
+    vm = run(docker_cli, runcvm, test_images[DEBIAN], "sh", "-c", script,
+             options=("-v", f"{tmp_path}:/host", "-v", f"{volume}:/data", "-v", f"{tmp_path}:/ro:ro",
+                      "--tmpfs", "/scratch"))
+    assert vm.stdout == b"from the host\nread-only\n1\ntmp\n", vm.stderr
+    after = run(docker_cli, "runc", test_images[DEBIAN], "cat", "/data/file", options=("-v", f"{volume}:/data"))
+    assert after.stdout == b"written\n"
+
+
+def test_network_none(docker_cli, runcvm, test_images):
+    runc, vm = both(docker_cli, runcvm, test_images[DEBIAN], "ls", "/sys/class/net", options=("--network", "none"))
+    assert vm.stdout == runc.stdout == b"lo\n"
+
+
+def test_custom_mtu_and_two_networks(docker_cli, runcvm, test_images):
+    first, second = docker_cli.owner + "-a", docker_cli.owner + "-b"
+    docker_cli.cli("network", "create", "-o", "com.docker.network.driver.mtu=1400", first)
+    docker_cli.cli("network", "create", second)
+    name = docker_cli.owner + "-multi"
+    script = "for i in /sys/class/net/eth*; do echo ${i##*/} $(cat $i/mtu); done; hostname -I"
+    docker_cli.cli("create", "--runtime", runcvm, "--name", name, "--network", first, test_images[DEBIAN],
+                   "sh", "-c", script)
+    docker_cli.cli("network", "connect", second, name)
+    output = docker_cli.cli("start", "-a", name, timeout=240).stdout.decode().split("\n")
+    assert output[:2] == ["eth0 1400", "eth1 1500"]
+    subnets = [ipaddress.ip_network(json.loads(docker_cli.cli("network", "inspect", network).stdout)[0]
+                                    ["IPAM"]["Config"][0]["Subnet"]) for network in (first, second)]
+    addresses = [ipaddress.ip_address(address) for address in output[2].split()]
+    assert len(addresses) == 2 and all(address in subnet for address, subnet in zip(addresses, subnets))
+
+
+def test_published_tcp_port_serves_nginx(docker_cli, runcvm, test_images):
+    name = docker_cli.owner + "-nginx"
+    docker_cli.cli("run", "-d", "--runtime", runcvm, "--name", name, "-p", "127.0.0.1::80", test_images["nginx"])
+    port = docker_cli.cli("port", name, "80/tcp").stdout.decode().split(":")[-1].strip()
+
+    def fetch():
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=3) as response:
+                return response.read()
+        except OSError:
+            return None
+
+    assert b"Welcome to nginx" in wait_for(fetch, 120, 1, "nginx in the VM")
+
+
+def test_published_udp_port(docker_cli, runcvm, test_images):
+    name = docker_cli.owner + "-udp"
+    echo = ("import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('', 5353)); "
+            "print('ready', flush=True); data, peer = s.recvfrom(100); s.sendto(data.upper(), peer)")
+    docker_cli.cli("run", "-d", "--runtime", runcvm, "--name", name, "-p", "127.0.0.1::5353/udp",
+                   test_images["python3"], "python3", "-c", echo)
+    port = int(docker_cli.cli("port", name, "5353/udp").stdout.decode().split(":")[-1])
+    wait_for(lambda: b"ready" in docker_cli.cli("logs", name).stdout, 120, 1, "the UDP server in the VM")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+        client.settimeout(2)
+        answer = wait_for(lambda: _udp_exchange(client, port), 30, 0.5, "a UDP answer")
+    assert answer == b"PING"
+
+
+def _udp_exchange(client, port):
+    client.sendto(b"ping", ("127.0.0.1", port))
+    try:
+        return client.recv(100)
+    except OSError:
+        return None
+
+
+def test_dns_both_ways_on_a_user_network(docker_cli, runcvm, test_images):
+    network, server = docker_cli.owner + "-net", docker_cli.owner + "-db"
+    docker_cli.cli("network", "create", network)
+    docker_cli.cli("run", "-d", "--runtime", runcvm, "--name", server, "--network", network, test_images["mariadb"])
+
+    def query():
+        completed = docker_cli.cli("run", "--rm", "--runtime=runc", "--network", network, test_images["mariadb"],
+                                   "mariadb", "-h", server, "-u", "root", "-N", "-e", "SELECT 6*7", check=False)
+        return completed.stdout if completed.returncode == 0 else None
+
+    assert wait_for(query, 180, 2, "mariadb in the VM to answer by name").strip() == b"42"
+    peer = docker_cli.owner + "-peer"
+    docker_cli.cli("run", "-d", "--runtime=runc", "--name", peer, "--network", network, test_images[DEBIAN],
+                   "sleep", "600")
+    resolved = run(docker_cli, runcvm, test_images[DEBIAN], "getent", "hosts", peer, options=("--network", network))
+    peer_ip = json.loads(docker_cli.cli("inspect", peer).stdout)[0]["NetworkSettings"]["Networks"][network]["IPAddress"]
+    assert resolved.stdout.split()[0].decode() == peer_ip
+
+
+def test_docker_logs_of_a_detached_run(docker_cli, runcvm, test_images):
+    name = docker_cli.owner + "-logs"
+    docker_cli.cli("run", "-d", "--runtime", runcvm, "--name", name, test_images[DEBIAN], "sh", "-c", "echo hello")
+    docker_cli.cli("wait", name, timeout=240)
+    assert docker_cli.cli("logs", name).stdout == b"hello\n"
+
+
+def test_docker_stop_ends_a_workload_that_exits_on_term(docker_cli, runcvm, test_images):
+    name = docker_cli.owner + "-stop"
+    script = 'trap "echo stopping; exit 7" TERM; echo up; while true; do sleep 0.2; done'
+    docker_cli.cli("run", "-d", "--runtime", runcvm, "--name", name, test_images[DEBIAN], "sh", "-c", script)
+    wait_for(lambda: b"up" in docker_cli.cli("logs", name).stdout, 120, 0.5, "the workload to start")
+    started = time.monotonic()
+    docker_cli.cli("stop", name)
+    assert time.monotonic() - started < 5  # the stop timeout is 10 s
+    state = json.loads(docker_cli.cli("inspect", name).stdout)[0]["State"]
+    assert state["ExitCode"] == 7
+    assert docker_cli.cli("logs", name).stdout == b"up\nstopping\n"
+
+
+def test_docker_kill(docker_cli, runcvm, test_images):
+    name = docker_cli.owner + "-kill"
+    docker_cli.cli("run", "-d", "--runtime", runcvm, "--name", name, test_images[DEBIAN], "sleep", "600")
+    docker_cli.cli("kill", name)
+    docker_cli.cli("wait", name)
+    assert json.loads(docker_cli.cli("inspect", name).stdout)[0]["State"]["ExitCode"] == 137
+
+
+def test_restart_on_failure(docker_cli, runcvm, test_images):
+    name = docker_cli.owner + "-restart"
+    docker_cli.cli("run", "-d", "--runtime", runcvm, "--name", name, "--restart", "on-failure:2",
+                   test_images[DEBIAN], "sh", "-c", "echo run; exit 1")
+
+    def finished():
+        state = json.loads(docker_cli.cli("inspect", name).stdout)[0]
+        return state if not state["State"]["Running"] and state["RestartCount"] == 2 else None
+
+    state = wait_for(finished, 240, 2, "two restarts")
+    assert state["State"]["ExitCode"] == 1
+    assert docker_cli.cli("logs", name).stdout == b"run\n" * 3
+
+
+def test_an_interactive_terminal_session(docker_cli, runcvm, test_images):
+    command = ["docker", "run", "--rm", "-it", "--runtime", runcvm, test_images[DEBIAN], "sh"]
+    pid, master = pty.fork()
+    if pid == 0:
+        os.execvp("docker", command)
+    output = _read_until(master, b"# ", 120)
+    os.write(master, b"tty; echo $((6*7)); exit 5\r")
+    output += _read_until(master, None, 60)
+    status = os.waitpid(pid, 0)[1]
+    assert os.waitstatus_to_exitcode(status) == 5
+    assert re.search(rb"/dev/pts/\d+\r\n", output) and b"42\r\n" in output
+
+
+def _read_until(fd, marker, timeout):
+    data, deadline = b"", time.monotonic() + timeout
+    while time.monotonic() < deadline and (marker is None or marker not in data):
+        ready, _, _ = select.select([fd], [], [], 1)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            data += chunk
+    return data
+
+
+def _child_running(parent, program):
+    """The PID of the child of `parent` that runs `program`."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
+                ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                argv0 = cmdline.read().split(b"\0")[0].decode(errors="replace")
+        except OSError:
+            continue
+        if ppid == parent and argv0.endswith(program):
+            return int(entry)
+    raise AssertionError(f"no {program} among the children of {parent}")
+
+
+def _container_pid(docker_cli, name):
+    return json.loads(docker_cli.cli("inspect", name).stdout)[0]["State"]["Pid"]
+
+
+@pytest.mark.parametrize("victim", ["qemu-system-x86_64", "virtiofsd"])
+def test_a_dead_helper_ends_the_container_with_a_message(docker_cli, runcvm, test_images, victim):
+    name = docker_cli.owner + "-fault"
+    docker_cli.cli("run", "-d", "--runtime", runcvm, "--name", name, test_images[DEBIAN], "sh", "-c",
+                   "echo up; sleep 600")
+    wait_for(lambda: b"up" in docker_cli.cli("logs", name).stdout, 120, 0.5, "the workload to start")
+    os.kill(_child_running(_container_pid(docker_cli, name), victim), 9)
+    docker_cli.cli("wait", name, timeout=30)
+    state = json.loads(docker_cli.cli("inspect", name).stdout)[0]["State"]
+    assert state["ExitCode"] != 0
+    assert victim.split("-")[0].lower() in docker_cli.cli("logs", name).stderr.decode().lower()
+
+
+def test_a_missing_kernel_fails_docker_run_clearly(docker_cli, runcvm, test_images):
+    vm = run(docker_cli, runcvm, test_images[DEBIAN], "true", options=("-e", "RUNCVM_KERNEL=nosuch"))
+    assert vm.returncode == 125
+    assert b"RUNCVM_KERNEL=nosuch: no nosuch kernel is installed" in vm.stderr
