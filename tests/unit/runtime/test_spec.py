@@ -1,0 +1,148 @@
+"""config.json rewriting, on config.json files captured from dockerd (tests/unit/runtime/configs)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import pathlib
+
+import pytest
+
+from runcvm import spec
+
+CONFIGS = pathlib.Path(__file__).parent / "configs"
+CASES = sorted(path.stem for path in CONFIGS.glob("*.json"))
+
+
+@pytest.fixture
+def kernels(tmp_path):
+    """A payload directory with one installed kernel, and an image root with os-release."""
+    payload = tmp_path / "opt-runcvm"
+    version = payload / "kernels" / "debian" / "6.12.1-cloud"
+    version.mkdir(parents=True)
+    (version / "vmlinuz").write_bytes(b"")
+    (version.parent / "latest").symlink_to("6.12.1-cloud")
+    return payload
+
+
+def load(case, tmp_path):
+    config = json.loads((CONFIGS / f"{case}.json").read_text())
+    root = tmp_path / "rootfs"
+    (root / "etc").mkdir(parents=True, exist_ok=True)
+    (root / "etc" / "os-release").write_text("ID=debian\n")
+    config["root"]["path"] = str(root)
+    return config
+
+
+def rewritten(case, tmp_path, kernels):
+    config = load(case, tmp_path)
+    return spec.rewrite(config, spec.Context(bundle=str(tmp_path), payload_dir=str(kernels))), load(case, tmp_path)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_rewriting_twice_changes_nothing_more(case, tmp_path, kernels):
+    once, _ = rewritten(case, tmp_path, kernels)
+    twice = spec.rewrite(copy.deepcopy(once), spec.Context(bundle=str(tmp_path), payload_dir=str(kernels)))
+    assert twice == once
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_the_launcher_runs_first_and_learns_the_original_process(case, tmp_path, kernels):
+    new, old = rewritten(case, tmp_path, kernels)
+    handoff = spec.handoff(new)
+    assert new["process"]["args"] == [spec.LAUNCHER]
+    assert handoff["args"] == [a for a in old["process"]["args"] if a not in ("/sbin/docker-init", "--")]
+    assert handoff["cwd"] == old["process"]["cwd"]
+    assert handoff["env"] == [e for e in old["process"]["env"] if not e.startswith("RUNCVM_")]
+    assert handoff["user"]["uid"] == old["process"]["user"]["uid"]
+    assert new["process"]["user"] == {"uid": 0, "gid": 0}
+    assert handoff["kernel"]["kernel"] == "/.runcvm/guest/kernels/debian/6.12.1-cloud/vmlinuz"
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_mount_order(case, tmp_path, kernels):
+    new, old = rewritten(case, tmp_path, kernels)
+    destinations = [m["destination"] for m in new["mounts"]]
+    assert destinations[:3] == ["/.runcvm", "/.runcvm/guest", "/vm"]
+    assert destinations[-2:] == ["/run", "/vm/lib/modules/6.12.1-cloud"]
+    assert new["mounts"][1]["source"] == str(kernels) and "ro" in new["mounts"][1]["options"]
+    assert new["mounts"][2]["source"] == str(tmp_path / "rootfs")
+    for mount in old["mounts"]:
+        if mount["type"] == "bind" and mount["destination"] != "/sbin/docker-init":
+            assert "/vm" + mount["destination"] in destinations
+        elif mount["type"] == "tmpfs" and not mount["destination"].startswith("/dev"):
+            assert mount["destination"] not in destinations
+
+
+def test_user_and_groups(tmp_path, kernels):
+    new, _ = rewritten("user-workdir", tmp_path, kernels)
+    assert spec.handoff(new)["user"] == {"uid": 1000, "gid": 1000, "groups": [1000, 27], "umask": None}
+    assert spec.handoff(new)["cwd"] == "/tmp"
+
+
+def test_docker_init_is_dropped_with_its_mount(tmp_path, kernels):
+    new, _ = rewritten("init", tmp_path, kernels)
+    assert spec.handoff(new)["args"] == ["true"]
+    assert "/sbin/docker-init" not in [m["destination"] for m in new["mounts"]]
+
+
+def test_tmpfs_goes_to_the_vm(tmp_path, kernels):
+    new, _ = rewritten("tmpfs", tmp_path, kernels)
+    assert spec.handoff(new)["tmpfs"] == [
+        {"destination": "/scratch", "options": ["noexec", "nosuid", "nodev", "size=64m", "mode=1777"]}]
+
+
+@pytest.mark.parametrize("case, vm_mib, limit_mib, swap_mib, cpus", [
+    ("plain", 512, 768, None, None),
+    ("memory-cpus", 300, 556, 856, 2),
+])
+def test_memory_and_cpus(case, vm_mib, limit_mib, swap_mib, cpus, tmp_path, kernels):
+    new, _ = rewritten(case, tmp_path, kernels)
+    memory = new["linux"]["resources"]["memory"]
+    assert spec.handoff(new)["memory_mib"] == vm_mib
+    assert memory["limit"] == limit_mib * 2**20
+    assert memory.get("swap") == (swap_mib * 2**20 if swap_mib else None)
+    assert spec.handoff(new)["cpus"] == cpus
+
+
+def test_too_little_memory_names_the_option(tmp_path, kernels):
+    config = load("memory-cpus", tmp_path)
+    config["linux"]["resources"]["memory"]["limit"] = 32 * 2**20
+    with pytest.raises(spec.SpecError, match="--memory 32m is too small for a VM: give it at least --memory 64m"):
+        spec.rewrite(config, spec.Context(bundle=str(tmp_path), payload_dir=str(kernels)))
+
+
+def test_devices_capabilities_and_seccomp(tmp_path, kernels):
+    new, _ = rewritten("plain", tmp_path, kernels)
+    assert {d["path"] for d in new["linux"]["devices"]} >= {"/dev/kvm", "/dev/net/tun"}
+    assert {"allow": True, "type": "c", "major": 10, "minor": 200, "access": "rwm"} in \
+        new["linux"]["resources"]["devices"]
+    for name in ("bounding", "effective", "permitted"):
+        assert "CAP_NET_ADMIN" in new["process"]["capabilities"][name]
+    assert "seccomp" not in new["linux"]
+
+
+@pytest.mark.parametrize("env, message", [
+    ("RUNCVM_KERNEL=../x", "RUNCVM_KERNEL=../x is invalid"),
+    ("RUNCVM_ACCEL=fast", "RUNCVM_ACCEL=fast is not one of auto, kvm, tcg"),
+    ("RUNCVM_DISKS=/disks/a,/a,ext4,1G", "RUNCVM_DISKS is not a RunCVM option"),
+])
+def test_bad_options_fail_the_create(env, message, tmp_path, kernels):
+    config = load("plain", tmp_path)
+    config["process"]["env"].append(env)
+    with pytest.raises(spec.SpecError, match=message):
+        spec.rewrite(config, spec.Context(bundle=str(tmp_path), payload_dir=str(kernels)))
+
+
+def test_an_image_kernel_is_found_through_symlinks(tmp_path, kernels):
+    config = load("plain", tmp_path)
+    root = pathlib.Path(config["root"]["path"])
+    (root / "boot").mkdir()
+    (root / "boot" / "vmlinuz-6.1").write_bytes(b"k")
+    (root / "boot" / "initrd.img-6.1").write_bytes(b"i")
+    (root / "vmlinuz").symlink_to("boot/vmlinuz-6.1")
+    (root / "initrd.img").symlink_to("/boot/initrd.img-6.1")
+    spec.rewrite(config, spec.Context(bundle=str(tmp_path), payload_dir=str(kernels)))
+    kernel = spec.handoff(config)["kernel"]
+    assert (kernel["source"], kernel["kernel"], kernel["initrd"]) == ("image", "/vmlinuz", "/initrd.img")
+    assert not any(m["destination"].startswith("/vm/lib/modules") for m in config["mounts"])
