@@ -248,7 +248,7 @@ def test_an_interactive_terminal_session(docker_cli, runcvm, test_images):
 def _read_until(fd, marker, timeout):
     data, deadline = b"", time.monotonic() + timeout
     while time.monotonic() < deadline and (marker is None or marker not in data):
-        ready, _, _ = select.select([fd], [], [], 1)
+        ready = select.select([fd], [], [], 1)[0]
         if ready:
             try:
                 chunk = os.read(fd, 4096)

@@ -16,7 +16,8 @@ VIRTIOFSD_CACHES = ("auto", "always", "never")
 TRUE, FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 # Set by RunCVM itself between the wrapper and the launcher.
 INTERNAL = ("RUNCVM_HANDOFF",)
-KNOWN = ("RUNCVM_ACCEL", "RUNCVM_KERNEL", "RUNCVM_KERNEL_APPEND", "RUNCVM_KERNEL_DEBUG", "RUNCVM_VIRTIOFSD_CACHE")
+KNOWN = ("RUNCVM_ACCEL", "RUNCVM_KERNEL", "RUNCVM_KERNEL_APPEND", "RUNCVM_KERNEL_DEBUG", "RUNCVM_TIMING",
+         "RUNCVM_VIRTIOFSD_CACHE")
 
 
 class OptionError(Exception):
@@ -29,6 +30,7 @@ class Options:
     kernel: str | None = None
     kernel_append: str = ""
     kernel_debug: bool = False
+    timing: bool = False
     virtiofsd_cache: str = "auto"
 
 
@@ -55,6 +57,7 @@ def parse(env: t.Mapping[str, str]) -> Options:
         kernel=env.get("RUNCVM_KERNEL") or None,
         kernel_append=env.get("RUNCVM_KERNEL_APPEND", ""),
         kernel_debug=_flag("RUNCVM_KERNEL_DEBUG", env.get("RUNCVM_KERNEL_DEBUG", "")),
+        timing=_flag("RUNCVM_TIMING", env.get("RUNCVM_TIMING", "")),
         virtiofsd_cache=_choice("RUNCVM_VIRTIOFSD_CACHE", env.get("RUNCVM_VIRTIOFSD_CACHE", "auto") or "auto",
                                 VIRTIOFSD_CACHES),
     )

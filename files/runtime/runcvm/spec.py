@@ -60,8 +60,8 @@ Modifier = t.Callable[[dict, Context], None]
 
 def env_value(spec: dict, name: str) -> str | None:
     for entry in spec["process"].get("env") or []:
-        key, _, value = entry.partition("=")
-        if key == name:
+        key, separator, value = entry.partition("=")
+        if separator and key == name:
             return value
     return None
 

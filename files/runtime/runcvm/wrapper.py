@@ -10,6 +10,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 import typing as t
 
 from runcvm import spec
@@ -54,8 +55,8 @@ def bundle_dir(argv: t.Sequence[str]) -> str:
     return os.getcwd()
 
 
-def find_runc(environ: t.Mapping[str, str] = os.environ) -> str:
-    override = environ.get(RUNC_OVERRIDE)
+def find_runc(environ: t.Mapping[str, str] | None = None) -> str:
+    override = (os.environ if environ is None else environ).get(RUNC_OVERRIDE)
     if override:
         if not os.access(override, os.X_OK):
             raise WrapperError(f"{RUNC_OVERRIDE}={override} is not an executable runc")
@@ -86,10 +87,12 @@ def log_error(options: dict[str, str], message: str) -> None:
 
 
 def rewrite_bundle(bundle: str, payload_dir: str = spec.PAYLOAD_DIR) -> None:
+    started = time.monotonic()
     path = os.path.join(bundle, "config.json")
     with open(path, encoding="utf-8") as handle:
         config = json.load(handle)
     spec.rewrite(config, spec.Context(bundle=bundle, payload_dir=payload_dir))
+    spec.set_handoff(config, rewrite_seconds=round(time.monotonic() - started, 4))
     handle, temporary = tempfile.mkstemp(dir=bundle, prefix=".config.json.")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:

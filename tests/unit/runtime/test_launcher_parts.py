@@ -28,7 +28,7 @@ def test_large_streams_are_cut_into_frames():
     frames = list(protocol.encode_stream(protocol.STDERR, 1, data))
     assert len(frames) == 3
     decoded = list(protocol.Decoder().feed(b"".join(frames)))
-    assert b"".join(payload for _, _, payload in decoded) == data
+    assert b"".join(frame[2] for frame in decoded) == data
     assert list(protocol.encode_stream(protocol.STDERR, 1, b"")) == []
 
 

@@ -36,19 +36,19 @@ def load(case, tmp_path):
 
 def rewritten(case, tmp_path, kernels):
     config = load(case, tmp_path)
-    return spec.rewrite(config, spec.Context(bundle=str(tmp_path), payload_dir=str(kernels))), load(case, tmp_path)
+    return spec.rewrite(config, spec.Context(bundle=str(tmp_path), payload_dir=str(kernels)))
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_rewriting_twice_changes_nothing_more(case, tmp_path, kernels):
-    once, _ = rewritten(case, tmp_path, kernels)
+    once = rewritten(case, tmp_path, kernels)
     twice = spec.rewrite(copy.deepcopy(once), spec.Context(bundle=str(tmp_path), payload_dir=str(kernels)))
     assert twice == once
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_the_launcher_runs_first_and_learns_the_original_process(case, tmp_path, kernels):
-    new, old = rewritten(case, tmp_path, kernels)
+    new, old = rewritten(case, tmp_path, kernels), load(case, tmp_path)
     handoff = spec.handoff(new)
     assert new["process"]["args"] == [spec.LAUNCHER]
     assert handoff["args"] == [a for a in old["process"]["args"] if a not in ("/sbin/docker-init", "--")]
@@ -61,7 +61,7 @@ def test_the_launcher_runs_first_and_learns_the_original_process(case, tmp_path,
 
 @pytest.mark.parametrize("case", CASES)
 def test_mount_order(case, tmp_path, kernels):
-    new, old = rewritten(case, tmp_path, kernels)
+    new, old = rewritten(case, tmp_path, kernels), load(case, tmp_path)
     destinations = [m["destination"] for m in new["mounts"]]
     assert destinations[:3] == ["/.runcvm", "/.runcvm/guest", "/vm"]
     assert destinations[-2:] == ["/run", "/vm/lib/modules/6.12.1-cloud"]
@@ -75,19 +75,19 @@ def test_mount_order(case, tmp_path, kernels):
 
 
 def test_user_and_groups(tmp_path, kernels):
-    new, _ = rewritten("user-workdir", tmp_path, kernels)
+    new = rewritten("user-workdir", tmp_path, kernels)
     assert spec.handoff(new)["user"] == {"uid": 1000, "gid": 1000, "groups": [1000, 27], "umask": None}
     assert spec.handoff(new)["cwd"] == "/tmp"
 
 
 def test_docker_init_is_dropped_with_its_mount(tmp_path, kernels):
-    new, _ = rewritten("init", tmp_path, kernels)
+    new = rewritten("init", tmp_path, kernels)
     assert spec.handoff(new)["args"] == ["true"]
     assert "/sbin/docker-init" not in [m["destination"] for m in new["mounts"]]
 
 
 def test_tmpfs_goes_to_the_vm(tmp_path, kernels):
-    new, _ = rewritten("tmpfs", tmp_path, kernels)
+    new = rewritten("tmpfs", tmp_path, kernels)
     assert spec.handoff(new)["tmpfs"] == [
         {"destination": "/scratch", "options": ["noexec", "nosuid", "nodev", "size=64m", "mode=1777"]}]
 
@@ -97,7 +97,7 @@ def test_tmpfs_goes_to_the_vm(tmp_path, kernels):
     ("memory-cpus", 300, 556, 856, 2),
 ])
 def test_memory_and_cpus(case, vm_mib, limit_mib, swap_mib, cpus, tmp_path, kernels):
-    new, _ = rewritten(case, tmp_path, kernels)
+    new = rewritten(case, tmp_path, kernels)
     memory = new["linux"]["resources"]["memory"]
     assert spec.handoff(new)["memory_mib"] == vm_mib
     assert memory["limit"] == limit_mib * 2**20
@@ -113,7 +113,7 @@ def test_too_little_memory_names_the_option(tmp_path, kernels):
 
 
 def test_devices_capabilities_and_seccomp(tmp_path, kernels):
-    new, _ = rewritten("plain", tmp_path, kernels)
+    new = rewritten("plain", tmp_path, kernels)
     assert {d["path"] for d in new["linux"]["devices"]} >= {"/dev/kvm", "/dev/net/tun"}
     assert {"allow": True, "type": "c", "major": 10, "minor": 200, "access": "rwm"} in \
         new["linux"]["resources"]["devices"]

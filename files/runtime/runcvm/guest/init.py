@@ -14,6 +14,7 @@ import selectors
 import signal
 import socket
 import sys
+import time
 import traceback
 
 from runcvm import protocol
@@ -77,8 +78,9 @@ def agent_port() -> str:
 class Agent:
     """Serves the launcher: one event loop over the port, the sessions' streams and SIGCHLD."""
 
-    def __init__(self, port: int):
+    def __init__(self, port: int, timing: dict):
         self.port = port
+        self.timing = timing
         self.selector = selectors.DefaultSelector()
         self.sessions: dict[int, Session] = {}
         self.decoder = protocol.Decoder()
@@ -96,7 +98,7 @@ class Agent:
         signal.signal(signal.SIGCHLD, lambda *_: None)
         self.selector.register(wakeup_read, selectors.EVENT_READ, ("signals", None))
         self.selector.register(self.port, selectors.EVENT_READ, ("port", None))
-        self.send(protocol.encode_json(protocol.READY, 0, {}))
+        self.send(protocol.encode_json(protocol.READY, 0, self.timing))
         while not self.finished:
             for key, _events in self.selector.select():
                 what, session = key.data
@@ -160,12 +162,17 @@ class Agent:
 
 
 def main() -> int:
+    started = time.monotonic()
+    with open("/proc/uptime", encoding="ascii") as uptime:
+        # How long the kernel and the initramfs took, from the kernel's start.
+        timing = {"kernel_seconds": float(uptime.read().split()[0])}
     try:
         mount_system()
         with open(f"{STATE_DIR}/vm.json", encoding="utf-8") as handle:
             apply_config(json.load(handle))
         port = os.open(agent_port(), os.O_RDWR | os.O_CLOEXEC)
-        Agent(port).serve()
+        timing["setup_seconds"] = round(time.monotonic() - started, 3)
+        Agent(port, timing).serve()
     except Exception:  # pylint: disable=broad-exception-caught
         # PID 1 must not die with a traceback nobody sees: say it on the console, then power off.
         log("failed:\n" + traceback.format_exc())

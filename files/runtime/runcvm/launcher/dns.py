@@ -78,7 +78,7 @@ class DnsProxy:
                         LOG.debug("dns: dropped an answer: %s", error)
                     self._forget(selector, pending, upstream)
             now = time.monotonic()
-            for upstream in [s for s, (_, deadline) in pending.items() if deadline < now]:
+            for upstream in [s for s, waiting in pending.items() if waiting[1] < now]:
                 self._forget(selector, pending, upstream)
 
     @staticmethod

@@ -81,6 +81,8 @@ class Launcher:
         self.channel: socket.socket | None = None
         self.status: int | None = None
         self.saved_tty: list | None = None
+        self.times = {"launcher": time.monotonic()}
+        self.guest_timing: dict = {}
 
     def run(self) -> int:
         try:
@@ -140,6 +142,7 @@ class Launcher:
             if not os.path.isfile(path):
                 raise LaunchError(f"the kernel file {path} is missing: reinstall the kernels with the "
                                   "runcvm.runcvm.kernels role")
+        self.times["qemu"] = time.monotonic()
         self.children["qemu"] = subprocess.Popen(qemu.command(vm), stdin=subprocess.DEVNULL,
                                                  stdout=subprocess.DEVNULL)
         self._wait_for(AGENT_SOCKET, "QEMU")
@@ -193,6 +196,8 @@ class Launcher:
                     for kind, _session, payload in decoder.feed(data):
                         if kind == protocol.READY and not started:
                             started = True
+                            self.times["ready"] = time.monotonic()
+                            self.guest_timing = json.loads(payload)
                             self._start_workload(selector)
                         else:
                             self._on_frame(kind, payload)
@@ -201,9 +206,27 @@ class Launcher:
                     self._send(protocol.encode(protocol.STDIN, 0, data))
                     if not data:
                         selector.unregister(0)
+        self.times["exit"] = time.monotonic()
         self._send(protocol.encode_json(protocol.EXIT_SEEN, 0, {}))
         self._stop_children(POWEROFF_TIMEOUT)
+        if self.options.timing:
+            fail(f"timing: {self._timing_line()}")
         return self.status
+
+    def _timing_line(self) -> str:
+        """Where a run's time went; RUNCVM_TIMING=1 prints it, bench/ reads it."""
+        times, guest = self.times, self.guest_timing
+        boot = times["ready"] - times["qemu"]
+        phases = {
+            "runtime": self.handoff.get("rewrite_seconds", 0.0),
+            "launcher": times["qemu"] - times["launcher"],
+            "firmware": boot - guest.get("kernel_seconds", 0.0) - guest.get("setup_seconds", 0.0),
+            "kernel": guest.get("kernel_seconds", 0.0),
+            "init": guest.get("setup_seconds", 0.0),
+            "workload": times["exit"] - times["ready"],
+            "poweroff": time.monotonic() - times["exit"],
+        }
+        return " ".join(f"{name}={seconds:.3f}" for name, seconds in phases.items())
 
     def _start_workload(self, selector: selectors.BaseSelector) -> None:
         workload = dict(self.workload)

@@ -1,0 +1,59 @@
+"""Cold start: `docker run --rm IMAGE true` under runc and under RunCVM, in one run.
+
+    .venv/bin/python bench/cold_start.py [--runs N] [--image IMAGE]
+
+Prints the median wall time of each runtime, their ratio, and where RunCVM's time goes (from
+RUNCVM_TIMING=1): the runtime's config.json rewrite, the launcher until QEMU starts, firmware,
+kernel and initramfs, guest init until the workload starts, the workload, and power-off.
+Absolute times on shared machines are noisy; compare the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import time
+
+PHASES = ("runtime", "launcher", "firmware", "kernel", "init", "workload", "poweroff")
+
+
+def timed_run(runtime: str, image: str) -> tuple[float, dict[str, float]]:
+    started = time.monotonic()
+    completed = subprocess.run(["docker", "run", "--rm", f"--runtime={runtime}", "-e", "RUNCVM_TIMING=1",
+                                image, "true"], capture_output=True, text=True, check=True)
+    elapsed = time.monotonic() - started
+    phases = {}
+    for line in completed.stderr.splitlines():
+        if line.startswith("runcvm: timing: "):
+            phases = {name: float(value) for name, value in
+                      (field.split("=") for field in line.removeprefix("runcvm: timing: ").split())}
+    return elapsed, phases
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--image", default="runcvm-test/debian:bookworm")
+    args = parser.parse_args()
+    walls: dict[str, list[float]] = {"runc": [], "runcvm": []}
+    phases: dict[str, list[float]] = {name: [] for name in PHASES}
+    timed_run("runcvm", args.image)  # warm the page cache, as a second container would find it
+    for _run in range(args.runs):
+        for runtime in walls:  # interleaved, so both see the same machine load
+            elapsed, timing = timed_run(runtime, args.image)
+            walls[runtime].append(elapsed)
+            for name, seconds in timing.items():
+                phases[name].append(seconds)
+    runc, runcvm = (statistics.median(walls[name]) for name in ("runc", "runcvm"))
+    print(f"cold start of {args.image}, median of {args.runs} runs each")
+    print(f"  runc    {runc:7.3f} s")
+    print(f"  runcvm  {runcvm:7.3f} s   ({runcvm / runc:.1f} x runc)")
+    print("  runcvm phases (median s):")
+    for name in PHASES:
+        if phases[name]:
+            print(f"    {name:9} {statistics.median(phases[name]):7.3f}")
+
+
+if __name__ == "__main__":
+    main()
