@@ -16,6 +16,7 @@ import urllib.request
 
 import pytest
 
+from ansible_collections.runcvm.runcvm.plugins.module_utils._accel import host_kvm_status
 from harness.waiting import wait_for
 
 DEBIAN = "debian"
@@ -298,3 +299,11 @@ def test_a_missing_kernel_fails_docker_run_clearly(docker_cli, runcvm, test_imag
     vm = run(docker_cli, runcvm, test_images[DEBIAN], "true", options=("-e", "RUNCVM_KERNEL=nosuch"))
     assert vm.returncode == 125
     assert b"RUNCVM_KERNEL=nosuch: no nosuch kernel is installed" in vm.stderr
+
+
+def test_forcing_kvm_where_it_cannot_boot_a_kernel_fails_docker_run(docker_cli, runcvm, test_images):
+    if host_kvm_status().usable:
+        pytest.skip("KVM is usable on this machine: RUNCVM_ACCEL=kvm is allowed here")
+    vm = run(docker_cli, runcvm, test_images[DEBIAN], "true", options=("-e", "RUNCVM_ACCEL=kvm"))
+    assert vm.returncode == 125
+    assert b"RUNCVM_ACCEL=kvm was requested but KVM is not usable" in vm.stderr

@@ -15,6 +15,9 @@ import os
 import typing as t
 
 from runcvm import options as runcvm_options
+from ansible_collections.runcvm.runcvm.plugins.module_utils._accel import (
+    AcceleratorError, KvmStatus, choose_accelerator, host_kvm_status,
+)
 from ansible_collections.runcvm.runcvm.plugins.module_utils._kernel_select import (
     KernelChoice, KernelSelectionError, installed_kernels, select_kernel,
 )
@@ -49,6 +52,7 @@ class Context:
 
     bundle: str
     payload_dir: str = PAYLOAD_DIR
+    kvm_status: t.Callable[[], KvmStatus] = host_kvm_status
 
     @property
     def kernels_dir(self) -> str:
@@ -82,10 +86,12 @@ def root_path(spec: dict, context: Context) -> str:
 
 
 def check_options(spec: dict, context: Context) -> None:
-    """Refuse bad RUNCVM_* options now, so `docker run` names them."""
+    """Refuse bad RUNCVM_* options now, so `docker run` names them; that includes asking for KVM
+    on a host where it cannot boot a stock kernel (the container sees the host's /dev/kvm)."""
     try:
-        runcvm_options.parse(runcvm_options.env_dict(spec["process"].get("env") or []))
-    except runcvm_options.OptionError as error:
+        options = runcvm_options.parse(runcvm_options.env_dict(spec["process"].get("env") or []))
+        choose_accelerator(options.accel, context.kvm_status())
+    except (runcvm_options.OptionError, AcceleratorError) as error:
         raise SpecError(str(error)) from error
 
 

@@ -8,6 +8,7 @@ import pathlib
 
 import pytest
 
+from ansible_collections.runcvm.runcvm.plugins.module_utils._accel import KvmStatus
 from runcvm import spec
 
 CONFIGS = pathlib.Path(__file__).parent / "configs"
@@ -132,6 +133,19 @@ def test_bad_options_fail_the_create(env, message, tmp_path, kernels):
     config["process"]["env"].append(env)
     with pytest.raises(spec.SpecError, match=message):
         spec.rewrite(config, spec.Context(bundle=str(tmp_path), payload_dir=str(kernels)))
+
+
+@pytest.mark.parametrize("usable", [True, False])
+def test_forcing_kvm_where_it_cannot_run_fails_the_create(tmp_path, kernels, usable):
+    config = load("plain", tmp_path)
+    config["process"]["env"].append("RUNCVM_ACCEL=kvm")
+    status = KvmStatus(usable, "KVM is usable" if usable else "KVM is not usable (/dev/kvm: No such file)")
+    context = spec.Context(bundle=str(tmp_path), payload_dir=str(kernels), kvm_status=lambda: status)
+    if usable:
+        spec.rewrite(config, context)
+    else:
+        with pytest.raises(spec.SpecError, match="RUNCVM_ACCEL=kvm was requested but KVM is not usable"):
+            spec.rewrite(config, context)
 
 
 def test_an_image_kernel_is_found_through_symlinks(tmp_path, kernels):
