@@ -28,7 +28,11 @@ STATE_DIR = "/.runcvm"
 VM_ROOT = "/vm"
 DISKS_DIR = "/disks"
 LAUNCHER = f"{GUEST_DIR}/runtime/runcvm-launcher"
+EXEC_CLIENT = f"{GUEST_DIR}/runtime/runcvm-exec"
 HANDOFF = "RUNCVM_HANDOFF"
+EXEC_REQUEST = "RUNCVM_EXEC"
+# `docker exec CONTAINER --- COMMAND` runs COMMAND in the container itself, not in the VM.
+ESCAPE = "---"
 DOCKER_INITS = ("/sbin/docker-init", "/dev/init")
 
 # The VM gets --memory, or this much without it; the container's cgroup gets the VM plus an
@@ -266,3 +270,25 @@ def rewrite(spec: dict, context: Context, modifiers: t.Iterable[Modifier] = MODI
     for modify in modifiers:
         modify(spec, context)
     return spec
+
+
+def rewrite_exec(process: dict) -> dict:
+    """A `docker exec` process.json: run RunCVM's exec client in the container, which asks the
+    VM to run the requested process with its argv, environment, user, directory and terminal."""
+    args = process["args"]
+    if args[:1] == [ESCAPE]:
+        process["args"] = args[1:]
+        return process
+    if args[:1] == [EXEC_CLIENT]:
+        return process
+    user = process.get("user") or {}
+    request = {"args": args, "env": runcvm_options.workload_env(process.get("env") or []),
+               "cwd": process.get("cwd") or "/", "terminal": bool(process.get("terminal")),
+               "user": {"uid": user.get("uid", 0), "gid": user.get("gid", 0),
+                        "groups": user.get("additionalGids") or [], "umask": user.get("umask")}}
+    process["args"] = [EXEC_CLIENT]
+    process["env"] = [f"{EXEC_REQUEST}={json.dumps(request)}"]
+    process["user"] = {"uid": 0, "gid": 0}
+    # The directory is the VM's to enter; it may exist only there (a tmpfs, a path the workload made).
+    process["cwd"] = "/"
+    return process

@@ -55,6 +55,17 @@ def bundle_dir(argv: t.Sequence[str]) -> str:
     return os.getcwd()
 
 
+def process_file(argv: t.Sequence[str]) -> str | None:
+    """--process/-p of `exec`, in either form."""
+    index = global_options(argv)[1] + 1
+    while index < len(argv):
+        name, equals, value = argv[index].partition("=")
+        if name in ("--process", "-p"):
+            return value if equals else argv[index + 1]
+        index += 1
+    return None
+
+
 def find_runc(environ: t.Mapping[str, str] | None = None) -> str:
     override = (os.environ if environ is None else environ).get(RUNC_OVERRIDE)
     if override:
@@ -86,17 +97,11 @@ def log_error(options: dict[str, str], message: str) -> None:
         log.write(line + "\n")
 
 
-def rewrite_bundle(bundle: str, payload_dir: str = spec.PAYLOAD_DIR) -> None:
-    started = time.monotonic()
-    path = os.path.join(bundle, "config.json")
-    with open(path, encoding="utf-8") as handle:
-        config = json.load(handle)
-    spec.rewrite(config, spec.Context(bundle=bundle, payload_dir=payload_dir))
-    spec.set_handoff(config, rewrite_seconds=round(time.monotonic() - started, 4))
-    handle, temporary = tempfile.mkstemp(dir=bundle, prefix=".config.json.")
+def _write_json(path: str, value: dict) -> None:
+    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=f".{os.path.basename(path)}.")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(config, stream)
+            json.dump(value, stream)
         os.chmod(temporary, os.stat(path).st_mode & 0o777)
         os.rename(temporary, path)
     except BaseException:
@@ -104,13 +109,32 @@ def rewrite_bundle(bundle: str, payload_dir: str = spec.PAYLOAD_DIR) -> None:
         raise
 
 
+def rewrite_process(path: str) -> None:
+    with open(path, encoding="utf-8") as handle:
+        process = json.load(handle)
+    _write_json(path, spec.rewrite_exec(process))
+
+
+def rewrite_bundle(bundle: str, payload_dir: str = spec.PAYLOAD_DIR) -> None:
+    started = time.monotonic()
+    path = os.path.join(bundle, "config.json")
+    with open(path, encoding="utf-8") as handle:
+        config = json.load(handle)
+    spec.rewrite(config, spec.Context(bundle=bundle, payload_dir=payload_dir))
+    spec.set_handoff(config, rewrite_seconds=round(time.monotonic() - started, 4))
+    _write_json(path, config)
+
+
 def main(argv: t.Sequence[str] | None = None, payload_dir: str = spec.PAYLOAD_DIR) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     options = global_options(argv)[0]
     try:
         runc = find_runc()
-        if subcommand(argv) == "create":
+        command = subcommand(argv)
+        if command == "create":
             rewrite_bundle(bundle_dir(argv), payload_dir)
+        elif command == "exec" and process_file(argv):
+            rewrite_process(process_file(argv))
     except (WrapperError, spec.SpecError) as error:
         log_error(options, str(error))
         return 1

@@ -73,3 +73,26 @@ def test_create_rewrites_the_bundle_then_execs_runc(tmp_path, monkeypatch):
     calls.clear()
     wrapper.main(["--root", "/r", "start", "abc"])
     assert calls == [("exec", "/usr/sbin/runc", ["/usr/sbin/runc", "--root", "/r", "start", "abc"])]
+
+
+DOCKER_EXEC = ["--root", "/r", "--log", "/l", "--log-format", "json", "exec", "--process", "/tmp/runc-process1",
+               "--detach", "--pid-file", "/p", "abc"]
+
+
+@pytest.mark.parametrize("argv, path", [
+    (DOCKER_EXEC, "/tmp/runc-process1"),
+    (["exec", "--process=/x", "abc"], "/x"),
+    (["exec", "-p", "/y", "abc"], "/y"),
+    (["exec", "abc", "ls"], None),
+])
+def test_process_file(argv, path):
+    assert wrapper.process_file(argv) == path
+
+
+def test_exec_rewrites_the_process_then_execs_runc(monkeypatch):
+    calls = []
+    monkeypatch.setattr(wrapper, "rewrite_process", lambda path: calls.append(("rewrite", path)))
+    monkeypatch.setattr(wrapper, "find_runc", lambda: "/usr/sbin/runc")
+    monkeypatch.setattr(wrapper.os, "execv", lambda path, argv: calls.append(("exec", path, argv)))
+    wrapper.main(DOCKER_EXEC)
+    assert calls == [("rewrite", "/tmp/runc-process1"), ("exec", "/usr/sbin/runc", ["/usr/sbin/runc", *DOCKER_EXEC])]

@@ -114,7 +114,12 @@ class Agent:
 
     def on_frame(self, kind: int, number: int, payload: bytes) -> None:
         if kind == protocol.START:
-            session = Session(number, json.loads(payload))
+            main = self.sessions.get(0)
+            if number and (main is None or main.workload_pid is None or main.status is not None):
+                self.send(protocol.encode_json(protocol.ERROR, number, {
+                    "status": 126, "message": "runcvm: the container's workload is not running\n"}))
+                return
+            session = Session(number, json.loads(payload), join=main.workload_pid if number else None)
             self.sessions[number] = session
             failure = session.start()
             if failure:

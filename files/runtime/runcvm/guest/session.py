@@ -11,14 +11,18 @@ import termios
 
 from runcvm.guest import system
 
-# runc's exit statuses when the process cannot be started.
+# The exit statuses docker reports when runc cannot start a process: 127 for a `docker run`
+# whose command is not found, 126 for every other failure and for any failed `docker exec`.
 NOT_FOUND, NOT_EXECUTABLE = 127, 126
 
 
 class Session:
-    def __init__(self, number: int, request: dict):
+    def __init__(self, number: int, request: dict, join: int | None = None):
+        """`join`: the PID of a workload whose namespaces this process enters (docker exec);
+        None makes new ones (the container's workload)."""
         self.number = number
         self.request = request
+        self.join = join
         self.pid: int | None = None           # the process that waits for the workload
         self.workload_pid: int | None = None  # the workload, PID 1 of its namespace
         self.status: int | None = None
@@ -32,8 +36,8 @@ class Session:
         request = self.request
         executable = _lookup(request["args"][0], request["env"], request["cwd"])
         if executable is None:
-            return {"status": NOT_FOUND, "message": _runc_message(request["args"][0],
-                                                                  "executable file not found in $PATH")}
+            return {"status": NOT_EXECUTABLE if self.join else NOT_FOUND,
+                    "message": _runc_message(f'exec: "{request["args"][0]}": executable file not found in $PATH')}
         if request.get("terminal"):
             master, slave = os.openpty()
             if request.get("size"):
@@ -54,7 +58,7 @@ class Session:
         self.pid = os.fork()
         if self.pid == 0:
             os.close(pid_read)
-            _become_pid_namespace_init(request, executable, child_fds, bool(request.get("terminal")), pid_write)
+            _run_in_pid_namespace(request, executable, child_fds, bool(request.get("terminal")), pid_write, self.join)
         os.close(pid_write)
         for fd in set(child_fds):
             os.close(fd)
@@ -112,9 +116,22 @@ class Session:
         return self.status is not None and not self._outputs
 
 
-def _runc_message(name: str, reason: str) -> str:
-    return (f"OCI runtime exec failed: exec failed: unable to start container process: exec: "
-            f"\"{name}\": {reason}: unknown\n")
+def home_of(uid: int, passwd_path: str = "/etc/passwd") -> str:
+    """HOME as runc sets it when the environment has none: the user's passwd entry, or /."""
+    try:
+        with open(passwd_path, encoding="utf-8", errors="replace") as passwd:
+            for line in passwd:
+                fields = line.rstrip("\n").split(":")
+                if len(fields) >= 6 and fields[2] == str(uid):
+                    return fields[5] or "/"
+    except OSError:
+        pass
+    return "/"
+
+
+def _runc_message(problem: str) -> str:
+    """The words runc uses when it cannot start a process."""
+    return f"OCI runtime exec failed: exec failed: unable to start container process: {problem}: unknown\n"
 
 
 def _lookup(name: str, env: list[str], cwd: str) -> str | None:
@@ -128,17 +145,24 @@ def _set_size(fd: int, size: dict) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", size["rows"], size["cols"], 0, 0))
 
 
-def _become_pid_namespace_init(request: dict, executable: str, fds: tuple[int, int, int], terminal: bool,
-                               report: int) -> None:
-    """In the forked child: make a PID namespace whose init is the workload, tell the agent the
-    workload's PID on `report`, wait for it and exit with its status. Never returns."""
+def _run_in_pid_namespace(request: dict, executable: str, fds: tuple[int, int, int], terminal: bool,
+                          report: int, join: int | None) -> None:
+    """In the forked child: make a PID namespace whose init is the process (or enter the PID and
+    mount namespaces of `join`), tell the agent the process's PID on `report`, wait for it and
+    exit with its status. Never returns."""
     try:
         _close_all_but((*fds, report))
-        os.unshare(os.CLONE_NEWPID | os.CLONE_NEWNS)
+        if join is None:
+            os.unshare(os.CLONE_NEWPID | os.CLONE_NEWNS)
+        else:
+            for kind, flag in (("pid", os.CLONE_NEWPID), ("mnt", os.CLONE_NEWNS)):
+                namespace = os.open(f"/proc/{join}/ns/{kind}", os.O_RDONLY)
+                os.setns(namespace, flag)
+                os.close(namespace)
         pid = os.fork()
         if pid == 0:
             os.close(report)
-            _exec_workload(request, executable, fds, terminal)
+            _exec_workload(request, executable, fds, terminal, new_namespace=join is None)
         os.write(report, str(pid).encode())
         os.close(report)
         for fd in set(fds):
@@ -163,11 +187,13 @@ def _close_all_but(keep: tuple[int, ...]) -> None:
     os.closerange(start, os.sysconf("SC_OPEN_MAX"))
 
 
-def _exec_workload(request: dict, executable: str, fds: tuple[int, int, int], terminal: bool) -> None:
+def _exec_workload(request: dict, executable: str, fds: tuple[int, int, int], terminal: bool,
+                   new_namespace: bool) -> None:
     try:
-        # A /proc of the new namespace, so `ps` shows the workload's processes only.
-        system.mount("none", "/", None, system.MS_REC | system.MS_PRIVATE)
-        system.mount("proc", "/proc", "proc", system.MS_NOSUID | system.MS_NODEV | system.MS_NOEXEC)
+        if new_namespace:
+            # A /proc of the new namespace, so `ps` shows the workload's processes only.
+            system.mount("none", "/", None, system.MS_REC | system.MS_PRIVATE)
+            system.mount("proc", "/proc", "proc", system.MS_NOSUID | system.MS_NODEV | system.MS_NOEXEC)
         os.setsid()
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
@@ -177,15 +203,22 @@ def _exec_workload(request: dict, executable: str, fds: tuple[int, int, int], te
             if fd > 2:
                 os.close(fd)
         user = request["user"]
+        home = home_of(user["uid"])
         os.setgroups(user.get("groups") or [])
         os.setgid(user["gid"])
         os.setuid(user["uid"])
         os.umask(user["umask"] if user.get("umask") is not None else 0o022)
-        os.chdir(request["cwd"])
+        try:
+            os.chdir(request["cwd"])
+        except OSError as error:
+            os.write(2, _runc_message(f'chdir to cwd ("{request["cwd"]}") set in config.json failed: '
+                                      f"{error.strerror.lower()}").encode())
+            os._exit(NOT_EXECUTABLE)
         env = dict(entry.partition("=")[::2] for entry in request["env"])
+        env.setdefault("HOME", home)
         os.execve(executable, request["args"], env)
     except PermissionError:
-        os.write(2, _runc_message(request["args"][0], "permission denied").encode())
+        os.write(2, _runc_message(f'exec: "{request["args"][0]}": permission denied').encode())
         os._exit(NOT_EXECUTABLE)
     except BaseException as error:  # pylint: disable=broad-exception-caught
         os.write(2, f"runcvm: cannot start {request['args'][0]}: {error}\n".encode())

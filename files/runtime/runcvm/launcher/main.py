@@ -4,13 +4,11 @@ streams, signals and terminal size to the guest and exits with the workload's ex
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import selectors
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import termios
@@ -19,7 +17,9 @@ import tty
 
 from runcvm import options as runcvm_options
 from runcvm import protocol
+from runcvm.terminal import terminal_size, write_all
 from runcvm.launcher import dns, network, qemu
+from runcvm.launcher.execs import ExecServer
 from ansible_collections.runcvm.runcvm.plugins.module_utils._accel import (
     AcceleratorError, choose_accelerator, host_kvm_status,
 )
@@ -51,19 +51,6 @@ def fail(message: str) -> None:
     print(f"runcvm: {message}", file=sys.stderr, flush=True)
 
 
-def home_of(uid: int, passwd_path: str) -> str:
-    """HOME as runc sets it when the image's environment has none: the user's passwd entry, or /."""
-    try:
-        with open(passwd_path, encoding="utf-8", errors="replace") as passwd:
-            for line in passwd:
-                fields = line.rstrip("\n").split(":")
-                if len(fields) >= 6 and fields[2] == str(uid):
-                    return fields[5] or "/"
-    except OSError:
-        pass
-    return "/"
-
-
 class Launcher:
     def __init__(self) -> None:
         handoff = json.loads(os.environ.get("RUNCVM_HANDOFF", "{}"))
@@ -73,8 +60,6 @@ class Launcher:
         self.options = runcvm_options.parse(os.environ)
         # The environment as Docker gave it: runc and Python have since added to the launcher's own.
         env = list(handoff["env"])
-        if not any(entry.startswith("HOME=") for entry in env):
-            env.append(f"HOME={home_of(handoff['user']['uid'], VM_ROOT + '/etc/passwd')}")
         self.workload = {"args": handoff["args"], "env": env, "cwd": handoff["cwd"], "user": handoff["user"],
                          "terminal": handoff["terminal"]}
         self.children: dict[str, subprocess.Popen] = {}
@@ -177,10 +162,16 @@ class Launcher:
         selector.register(wakeup_read, selectors.EVENT_READ, "signals")
         selector.register(self.channel, selectors.EVENT_READ, "channel")
         decoder = protocol.Decoder()
+        execs = ExecServer(selector, self._send)
         started = False
         while self.status is None:
             for key, _events in selector.select():
-                if key.data == "signals":
+                if isinstance(key.data, tuple):  # docker exec
+                    if key.data[0] == "exec-listen":
+                        execs.accept(key.fileobj)
+                    else:
+                        execs.from_client(key.data[1])
+                elif key.data == "signals":
                     for number in os.read(wakeup_read, 256):
                         self._on_signal(number, started)
                 elif key.data == "channel":
@@ -193,12 +184,15 @@ class Launcher:
                             pass
                         self._check_children()
                         raise LaunchError("the VM closed its channel before the workload finished")
-                    for kind, _session, payload in decoder.feed(data):
+                    for kind, session, payload in decoder.feed(data):
                         if kind == protocol.READY and not started:
                             started = True
                             self.times["ready"] = time.monotonic()
                             self.guest_timing = json.loads(payload)
                             self._start_workload(selector)
+                            execs.listen()
+                        elif session:
+                            execs.to_client(kind, session, payload)
                         else:
                             self._on_frame(kind, payload)
                 elif key.data == "stdin":
@@ -231,7 +225,7 @@ class Launcher:
     def _start_workload(self, selector: selectors.BaseSelector) -> None:
         workload = dict(self.workload)
         if workload["terminal"] and os.isatty(0):
-            workload["size"] = _terminal_size(0)
+            workload["size"] = terminal_size(0)
             self.saved_tty = termios.tcgetattr(0)
             tty.setraw(0)
         self._send(protocol.encode_json(protocol.START, 0, workload))
@@ -242,14 +236,14 @@ class Launcher:
 
     def _on_frame(self, kind: int, payload: bytes) -> None:
         if kind == protocol.STDOUT:
-            _write_all(1, payload)
+            write_all(1, payload)
         elif kind == protocol.STDERR:
-            _write_all(2, payload)
+            write_all(2, payload)
         elif kind == protocol.EXIT:
             self.status = json.loads(payload)["status"]
         elif kind == protocol.ERROR:
             message = json.loads(payload)
-            _write_all(2, message["message"].encode())
+            write_all(2, message["message"].encode())
             self.status = message["status"]
 
     def _on_signal(self, number: int, started: bool) -> None:
@@ -257,7 +251,7 @@ class Launcher:
             self._check_children()
         elif number == signal.SIGWINCH:
             if started and self.workload["terminal"] and os.isatty(0):
-                self._send(protocol.encode_json(protocol.RESIZE, 0, _terminal_size(0)))
+                self._send(protocol.encode_json(protocol.RESIZE, 0, terminal_size(0)))
         elif started:
             self._send(protocol.encode_json(protocol.SIGNAL, 0, {"signal": number}))
         elif number in (signal.SIGTERM, signal.SIGINT):
@@ -279,20 +273,6 @@ class Launcher:
     def restore_terminal(self) -> None:
         if self.saved_tty is not None:
             termios.tcsetattr(0, termios.TCSADRAIN, self.saved_tty)
-
-
-def _terminal_size(fd: int) -> dict[str, int]:
-    rows, cols, _x, _y = struct.unpack("HHHH", fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8))
-    return {"rows": rows, "cols": cols}
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        try:
-            view = view[os.write(fd, view):]
-        except BrokenPipeError:
-            return
 
 
 def _read(path: str) -> str:
