@@ -15,7 +15,7 @@ def test_exec_runs_the_client_which_carries_the_request():
     assert process["args"] == [spec.EXEC_CLIENT]
     assert process["user"] == {"uid": 0, "gid": 0} and process["cwd"] == "/"
     (entry,) = process["env"]
-    name, _, value = entry.partition("=")
+    name, value = entry.split("=", 1)
     assert name == spec.EXEC_REQUEST
     assert json.loads(value) == {"args": ["ls", "-l"], "env": ["PATH=/bin", "FOO=exec-value"], "cwd": "/srv",
                                  "terminal": True,
