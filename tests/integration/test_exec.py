@@ -6,15 +6,19 @@ than every test together."""
 from __future__ import annotations
 
 import concurrent.futures
+import fcntl
 import os
 import pty
+import struct
 import subprocess
+import termios
 import time
 import uuid
 
 import pytest
 
 from harness.resources import DockerResources
+from harness.terminal import read_until
 from harness.waiting import wait_for
 
 WORKLOAD = 'trap "exit 0" TERM; while true; do sleep 0.2; done'
@@ -113,27 +117,17 @@ def test_an_interactive_exec_with_a_terminal(pair):
     _docker, vm, _runc = pair
     pid, master = pty.fork()
     if pid == 0:
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
         os.execvp("docker", ["docker", "exec", "-it", vm, "sh"])
-    output = _read_until(master, b"# ", 60)
-    os.write(master, b"tty; echo $((6*7)); exit 4\r")
-    output += _read_until(master, None, 30)
+    output = read_until(master, b"# ", 60)
+    os.write(master, b"tty; stty size; echo $((6*7)); sleep 30\r")
+    output += read_until(master, b"42\r\n", 30)
+    os.write(master, b"\x03")  # Ctrl-C reaches the sleep in the VM
+    output += read_until(master, b"# ", 30)
+    os.write(master, b"exit 4\r")
+    output += read_until(master, None, 30)
     assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 4
-    assert b"/dev/pts/" in output and b"42\r\n" in output
-
-
-def _read_until(fd, marker, timeout):
-    import select
-    data, deadline = b"", time.monotonic() + timeout
-    while time.monotonic() < deadline and (marker is None or marker not in data):
-        if select.select([fd], [], [], 1)[0]:
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            data += chunk
-    return data
+    assert b"/dev/pts/" in output and b"33 101\r\n" in output and b"42\r\n" in output
 
 
 def test_exec_in_an_image_without_libc(docker_cli, runcvm, test_images):

@@ -9,7 +9,6 @@ import json
 import os
 import pty
 import re
-import select
 import socket
 import time
 import urllib.request
@@ -17,6 +16,7 @@ import urllib.request
 import pytest
 
 from ansible_collections.runcvm.runcvm.plugins.module_utils._accel import host_kvm_status
+from harness.terminal import read_until
 from harness.waiting import wait_for
 
 DEBIAN = "debian"
@@ -238,27 +238,12 @@ def test_an_interactive_terminal_session(docker_cli, runcvm, test_images):
     pid, master = pty.fork()
     if pid == 0:
         os.execvp("docker", command)
-    output = _read_until(master, b"# ", 120)
+    output = read_until(master, b"# ", 120)
     os.write(master, b"tty; echo $((6*7)); exit 5\r")
-    output += _read_until(master, None, 60)
+    output += read_until(master, None, 60)
     status = os.waitpid(pid, 0)[1]
     assert os.waitstatus_to_exitcode(status) == 5
     assert re.search(rb"/dev/pts/\d+\r\n", output) and b"42\r\n" in output
-
-
-def _read_until(fd, marker, timeout):
-    data, deadline = b"", time.monotonic() + timeout
-    while time.monotonic() < deadline and (marker is None or marker not in data):
-        ready = select.select([fd], [], [], 1)[0]
-        if ready:
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            data += chunk
-    return data
 
 
 def _child_running(parent, program):

@@ -44,26 +44,25 @@ def subcommand(argv: t.Sequence[str]) -> str | None:
     return argv[index] if index < len(argv) else None
 
 
-def bundle_dir(argv: t.Sequence[str]) -> str:
-    """--bundle/-b of `create` (either form), else the current directory, as runc does."""
+def _subcommand_option(argv: t.Sequence[str], names: tuple[str, ...]) -> str | None:
+    """The value of the subcommand's option `names` (`--name value` or `--name=value`)."""
     index = global_options(argv)[1] + 1
     while index < len(argv):
         name, equals, value = argv[index].partition("=")
-        if name in ("--bundle", "-b"):
-            return value if equals else argv[index + 1]
-        index += 1
-    return os.getcwd()
-
-
-def process_file(argv: t.Sequence[str]) -> str | None:
-    """--process/-p of `exec`, in either form."""
-    index = global_options(argv)[1] + 1
-    while index < len(argv):
-        name, equals, value = argv[index].partition("=")
-        if name in ("--process", "-p"):
+        if name in names:
             return value if equals else argv[index + 1]
         index += 1
     return None
+
+
+def bundle_dir(argv: t.Sequence[str]) -> str:
+    """--bundle/-b of `create`, else the current directory, as runc does."""
+    return _subcommand_option(argv, ("--bundle", "-b")) or os.getcwd()
+
+
+def process_file(argv: t.Sequence[str]) -> str | None:
+    """--process/-p of `exec`."""
+    return _subcommand_option(argv, ("--process", "-p"))
 
 
 def find_runc(environ: t.Mapping[str, str] | None = None) -> str:
