@@ -15,7 +15,8 @@ import time
 import tty
 
 from runcvm import protocol
-from runcvm.terminal import terminal_size, write_all
+from runcvm.events import signal_pipe
+from runcvm.terminal import deliver, terminal_size
 
 EXEC_SOCKET = "/.runcvm/exec.sock"
 # How long an exec waits for a VM that is still booting.
@@ -60,11 +61,7 @@ def main() -> int:
 
 def relay(channel: socket.socket, request: dict, terminal: bool) -> int:
     selector = selectors.DefaultSelector()
-    wakeup_read, wakeup_write = os.pipe()
-    os.set_blocking(wakeup_write, False)
-    signal.set_wakeup_fd(wakeup_write)
-    for number in (*FORWARDED, signal.SIGWINCH):
-        signal.signal(number, lambda *_: None)
+    wakeup_read = signal_pipe((*FORWARDED, signal.SIGWINCH))
     selector.register(wakeup_read, selectors.EVENT_READ, "signals")
     selector.register(channel, selectors.EVENT_READ, "channel")
     channel.sendall(protocol.encode_json(protocol.START, 0, request))
@@ -92,13 +89,6 @@ def relay(channel: socket.socket, request: dict, terminal: bool) -> int:
                 if not data:
                     return VM_GONE
                 for kind, _session, payload in decoder.feed(data):
-                    if kind == protocol.STDOUT:
-                        write_all(1, payload)
-                    elif kind == protocol.STDERR:
-                        write_all(2, payload)
-                    elif kind == protocol.EXIT:
-                        return json.loads(payload)["status"]
-                    elif kind == protocol.ERROR:
-                        failure = json.loads(payload)
-                        write_all(2, failure["message"].encode())
-                        return failure["status"]
+                    status = deliver(kind, payload)
+                    if status is not None:
+                        return status

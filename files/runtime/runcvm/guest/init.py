@@ -18,6 +18,7 @@ import time
 import traceback
 
 from runcvm import protocol
+from runcvm.events import signal_pipe
 from runcvm.guest import network, system
 from runcvm.guest.session import Session
 
@@ -92,10 +93,7 @@ class Agent:
             view = view[os.write(self.port, view):]
 
     def serve(self) -> None:
-        wakeup_read, wakeup_write = os.pipe()
-        os.set_blocking(wakeup_write, False)
-        signal.set_wakeup_fd(wakeup_write)
-        signal.signal(signal.SIGCHLD, lambda *_: None)
+        wakeup_read = signal_pipe((signal.SIGCHLD,))
         self.selector.register(wakeup_read, selectors.EVENT_READ, ("signals", None))
         self.selector.register(self.port, selectors.EVENT_READ, ("port", None))
         self.send(protocol.encode_json(protocol.READY, 0, self.timing))

@@ -17,7 +17,8 @@ import tty
 
 from runcvm import options as runcvm_options
 from runcvm import protocol
-from runcvm.terminal import terminal_size, write_all
+from runcvm.events import signal_pipe
+from runcvm.terminal import deliver, terminal_size
 from runcvm.launcher import dns, network, qemu
 from runcvm.launcher.execs import ExecServer
 from ansible_collections.runcvm.runcvm.plugins.module_utils._accel import (
@@ -154,11 +155,7 @@ class Launcher:
 
     def _relay(self) -> int:
         selector = selectors.DefaultSelector()
-        wakeup_read, wakeup_write = os.pipe()
-        os.set_blocking(wakeup_write, False)
-        signal.set_wakeup_fd(wakeup_write)
-        for number in (*FORWARDED, signal.SIGCHLD, signal.SIGWINCH):
-            signal.signal(number, lambda *_: None)
+        wakeup_read = signal_pipe((*FORWARDED, signal.SIGCHLD, signal.SIGWINCH))
         selector.register(wakeup_read, selectors.EVENT_READ, "signals")
         selector.register(self.channel, selectors.EVENT_READ, "channel")
         decoder = protocol.Decoder()
@@ -194,7 +191,9 @@ class Launcher:
                         elif session:
                             execs.to_client(kind, session, payload)
                         else:
-                            self._on_frame(kind, payload)
+                            status = deliver(kind, payload)
+                            if status is not None:
+                                self.status = status
                 elif key.data == "stdin":
                     data = os.read(0, protocol.MAX_PAYLOAD)
                     self._send(protocol.encode(protocol.STDIN, 0, data))
@@ -233,18 +232,6 @@ class Launcher:
             selector.register(0, selectors.EVENT_READ, "stdin")
         except (ValueError, OSError):
             self._send(protocol.encode(protocol.STDIN, 0, b""))
-
-    def _on_frame(self, kind: int, payload: bytes) -> None:
-        if kind == protocol.STDOUT:
-            write_all(1, payload)
-        elif kind == protocol.STDERR:
-            write_all(2, payload)
-        elif kind == protocol.EXIT:
-            self.status = json.loads(payload)["status"]
-        elif kind == protocol.ERROR:
-            message = json.loads(payload)
-            write_all(2, message["message"].encode())
-            self.status = message["status"]
 
     def _on_signal(self, number: int, started: bool) -> None:
         if number == signal.SIGCHLD:
