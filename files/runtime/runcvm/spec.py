@@ -14,7 +14,7 @@ import math
 import os
 import typing as t
 
-from runcvm import options as runcvm_options
+from ansible_collections.runcvm.runcvm.plugins.module_utils import _vm_options as runcvm_options
 from ansible_collections.runcvm.runcvm.plugins.module_utils._accel import (
     AcceleratorError, KvmStatus, choose_accelerator, host_kvm_status,
 )
@@ -26,7 +26,7 @@ PAYLOAD_DIR = "/opt/runcvm"
 GUEST_DIR = "/.runcvm/guest"
 STATE_DIR = "/.runcvm"
 VM_ROOT = "/vm"
-DISKS_DIR = "/disks"
+DISKS_DIR = runcvm_options.CONTAINER_ONLY_DIR
 LAUNCHER = f"{GUEST_DIR}/runtime/runcvm-launcher"
 EXEC_CLIENT = f"{GUEST_DIR}/runtime/runcvm-exec"
 HANDOFF = "RUNCVM_HANDOFF"

@@ -1,4 +1,4 @@
-"""The launcher's pure parts: the protocol, options, the QEMU command line, DNS and MACs."""
+"""The launcher's pure parts: the protocol, the QEMU command line, disks, DNS and MACs."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import signal
 
 import pytest
 
-from runcvm import options, protocol
-from runcvm.launcher import dns, qemu
+from ansible_collections.runcvm.runcvm.plugins.module_utils._vm_options import Disk
+from runcvm import protocol
+from runcvm.launcher import disks, dns, qemu
 from runcvm.launcher.network import vm_mac
 
 
@@ -42,27 +43,6 @@ def test_exit_status(wait_status, expected):
     assert protocol.exit_status(wait_status) == expected
 
 
-def test_options_defaults_and_values():
-    assert options.parse({}) == options.Options()
-    parsed = options.parse({"RUNCVM_ACCEL": "tcg", "RUNCVM_KERNEL_DEBUG": "1", "RUNCVM_KERNEL_APPEND": "a=b",
-                            "PATH": "/bin"})
-    assert (parsed.accel, parsed.kernel_debug, parsed.kernel_append) == ("tcg", True, "a=b")
-
-
-@pytest.mark.parametrize("env, message", [
-    ({"RUNCVM_KERNEL_DEBUG": "maybe"}, "RUNCVM_KERNEL_DEBUG=maybe is not a boolean"),
-    ({"RUNCVM_VIRTIOFSD_CACHE": "none"}, "RUNCVM_VIRTIOFSD_CACHE=none is not one of auto, always, never"),
-    ({"RUNCVM_SYS_ADMIN": "1"}, "RUNCVM_SYS_ADMIN is not a RunCVM option"),
-])
-def test_bad_options(env, message):
-    with pytest.raises(options.OptionError, match=message):
-        options.parse(env)
-
-
-def test_workload_env_drops_runcvm_variables_and_keeps_order():
-    assert options.workload_env(["B=1", "RUNCVM_ACCEL=tcg", "A=2", "RUNCVM_HANDOFF={}"]) == ["B=1", "A=2"]
-
-
 def vm(**overrides):
     values = dict(accelerator="tcg", memory_mib=512, cpus=2, kernel="/k", initrd="/i",
                   root_arguments="rootfstype=virtiofs root=runcvmfs", taps=(("tap-eth0", "52:54:00:11:00:02"),),
@@ -81,6 +61,39 @@ def test_qemu_command_line():
     assert "virtio-net-pci,netdev=net0,mac=52:54:00:11:00:02" in joined
     assert f"name={protocol.PORT_NAME}" in joined
     assert "-accel kvm -cpu host" in " ".join(qemu.command(vm(accelerator="kvm")))
+
+
+def test_qemu_attaches_each_disk_with_its_serial():
+    joined = " ".join(qemu.command(vm(disks=(("/disks/a.img", "runcvm-disk0"), ("/vm/b.img", "runcvm-disk1")))))
+    assert "-drive file=/disks/a.img,format=raw,if=none,id=disk0" in joined
+    assert "virtio-blk-pci,drive=disk1,serial=runcvm-disk1" in joined
+    assert "virtio-blk" not in " ".join(qemu.command(vm()))
+
+
+def test_disks_refuse_a_missing_file_without_a_size_and_a_file_that_is_not_one(tmp_path):
+    vm_root = tmp_path / "vm"
+    (vm_root / "data").mkdir(parents=True)
+    (vm_root / "dir.img").mkdir()
+    with pytest.raises(disks.DiskError, match="/new.img does not exist; give a size"):
+        disks.prepare((Disk("/new.img", "/data"),), str(vm_root))
+    with pytest.raises(disks.DiskError, match="/dir.img exists and is not a regular file"):
+        disks.prepare((Disk("/dir.img", "/data"),), str(vm_root))
+    (vm_root / "etc").mkdir()
+    (vm_root / "etc" / "hostname").write_text("x")
+    with pytest.raises(disks.DiskError, match="mount point /etc/hostname exists in the image and is not a directory"):
+        disks.prepare((Disk("/new.img", "/etc/hostname", size="1M"),), str(vm_root))
+    assert not (vm_root / "new.img").exists()
+
+
+def test_disks_use_an_existing_file_as_it_is_and_number_serials(tmp_path):
+    vm_root = tmp_path / "vm"
+    vm_root.mkdir()
+    (vm_root / "a.img").write_bytes(b"\0" * 1024)
+    (vm_root / "b.img").write_bytes(b"\0" * 1024)
+    attached = disks.prepare((Disk("/a.img", "/a"), Disk("/b.img", "/b", "ext2")), str(vm_root))
+    assert [(d.path, d.serial, d.dst, d.fs) for d in attached] == [
+        (f"{vm_root}/a.img", "runcvm-disk0", "/a", "ext4"), (f"{vm_root}/b.img", "runcvm-disk1", "/b", "ext2")]
+    assert attached[0].to_json() == {"serial": "runcvm-disk0", "dst": "/a", "fs": "ext4"}
 
 
 def test_kernel_command_line():

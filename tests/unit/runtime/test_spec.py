@@ -126,7 +126,8 @@ def test_devices_capabilities_and_seccomp(tmp_path, kernels):
 @pytest.mark.parametrize("env, message", [
     ("RUNCVM_KERNEL=../x", "RUNCVM_KERNEL=../x is invalid"),
     ("RUNCVM_ACCEL=fast", "RUNCVM_ACCEL=fast is not one of auto, kvm, tcg"),
-    ("RUNCVM_DISKS=/disks/a,/a,ext4,1G", "RUNCVM_DISKS is not a RunCVM option"),
+    ("RUNCVM_DISKS=/disks/a,/a,ext4,1Gb", "RUNCVM_DISKS entry ./disks/a,/a,ext4,1Gb.: size .1Gb. is not a size"),
+    ("RUNCVM_QEMU_DISPLAY=vnc", "RUNCVM_QEMU_DISPLAY is not a RunCVM option"),
 ])
 def test_bad_options_fail_the_create(env, message, tmp_path, kernels):
     config = load("plain", tmp_path)

@@ -66,6 +66,23 @@ def apply_config(config: dict) -> None:
         os.makedirs(tmpfs["destination"], exist_ok=True)
         flags, data = system.mount_options(tmpfs["options"])
         system.mount("tmpfs", tmpfs["destination"], "tmpfs", flags, data)
+    mount_disks(config.get("disks", []))
+
+
+def mount_disks(disks: list[dict]) -> None:
+    """Mount each RUNCVM_DISKS disk, found by the serial the launcher gave it."""
+    devices = {}
+    for name in os.listdir("/sys/block"):
+        try:
+            with open(f"/sys/block/{name}/serial", encoding="ascii") as serial:
+                devices[serial.read().strip()] = f"/dev/{name}"
+        except OSError:
+            continue
+    for disk in disks:
+        if disk["serial"] not in devices:
+            raise RuntimeError(f"the disk for {disk['dst']} did not appear (no virtio_blk in the kernel?)")
+        os.makedirs(disk["dst"], exist_ok=True)
+        system.mount(devices[disk["serial"]], disk["dst"], disk["fs"])
 
 
 def agent_port() -> str:

@@ -15,11 +15,11 @@ import termios
 import time
 import tty
 
-from runcvm import options as runcvm_options
+from ansible_collections.runcvm.runcvm.plugins.module_utils import _vm_options as runcvm_options
 from runcvm import protocol
 from runcvm.events import signal_pipe
 from runcvm.terminal import deliver, terminal_size
-from runcvm.launcher import dns, network, qemu
+from runcvm.launcher import disks, dns, network, qemu
 from runcvm.launcher.execs import ExecServer
 from ansible_collections.runcvm.runcvm.plugins.module_utils._accel import (
     AcceleratorError, choose_accelerator, host_kvm_status,
@@ -79,9 +79,13 @@ class Launcher:
             fail(f"warning: {accelerator.reason}")
         os.makedirs(RUN_DIR, exist_ok=True)
         net = self._network()
-        self._write_vm_config(net)
+        try:
+            attached = disks.prepare(self.options.disks, VM_ROOT)
+        except disks.DiskError as error:
+            raise LaunchError(str(error)) from error
+        self._write_vm_config(net, attached)
         self._start_virtiofsd()
-        self._start_qemu(accelerator.name, net)
+        self._start_qemu(accelerator.name, net, attached)
         self._connect()
         return self._relay()
 
@@ -99,9 +103,10 @@ class Launcher:
                 handle.write(dns.for_vm(resolv_conf, state.dns_proxy))
         return state
 
-    def _write_vm_config(self, net: network.NetState) -> None:
+    def _write_vm_config(self, net: network.NetState, attached: list[disks.AttachedDisk]) -> None:
         config = {"network": net.to_json(), "hostname": socket.gethostname(), "tmpfs": self.handoff.get("tmpfs", []),
-                  "resolv_conf": f"{STATE_DIR}/resolv.conf" if net.dns_proxy else None}
+                  "resolv_conf": f"{STATE_DIR}/resolv.conf" if net.dns_proxy else None,
+                  "disks": [disk.to_json() for disk in attached]}
         with open(f"{STATE_DIR}/vm.json", "w", encoding="utf-8") as handle:
             json.dump(config, handle)
 
@@ -113,7 +118,7 @@ class Launcher:
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         self._wait_for(VIRTIOFS_SOCKET, "virtiofsd")
 
-    def _start_qemu(self, accelerator: str, net: network.NetState) -> None:
+    def _start_qemu(self, accelerator: str, net: network.NetState, attached: list[disks.AttachedDisk]) -> None:
         kernel = self.handoff["kernel"]
         if kernel.get("note"):
             fail(kernel["note"])
@@ -123,7 +128,8 @@ class Launcher:
             kernel=kernel["kernel"], initrd=kernel["initrd"], root_arguments=kernel["root"],
             taps=tuple((i.tap, i.mac) for i in net.interfaces), virtiofs_socket=VIRTIOFS_SOCKET,
             agent_socket=AGENT_SOCKET, console="/proc/self/fd/2" if self.options.kernel_debug else CONSOLE_LOG,
-            kernel_append=self.options.kernel_append, kernel_debug=self.options.kernel_debug)
+            kernel_append=self.options.kernel_append, kernel_debug=self.options.kernel_debug,
+            disks=tuple((disk.path, disk.serial) for disk in attached))
         for path in (vm.kernel, vm.initrd):
             if not os.path.isfile(path):
                 raise LaunchError(f"the kernel file {path} is missing: reinstall the kernels with the "

@@ -26,6 +26,7 @@ class Vm:
     console: str                     # where the serial console goes: a file, or /proc/self/fd/2
     kernel_append: str = ""
     kernel_debug: bool = False
+    disks: tuple[tuple[str, str], ...] = ()  # (backing file, serial)
 
 
 def kernel_command_line(vm: Vm) -> str:
@@ -55,5 +56,8 @@ def command(vm: Vm) -> list[str]:
     for index, (tap, mac) in enumerate(vm.taps):
         args += ["-netdev", f"tap,id=net{index},ifname={tap},script=no,downscript=no",
                  "-device", f"virtio-net-pci,netdev=net{index},mac={mac}"]
+    for index, (path, serial) in enumerate(vm.disks):
+        args += ["-drive", f"file={path},format=raw,if=none,id=disk{index},discard=unmap",
+                 "-device", f"virtio-blk-pci,drive=disk{index},serial={serial}"]
     args += ["-kernel", vm.kernel, "-initrd", vm.initrd, "-append", kernel_command_line(vm)]
     return args
