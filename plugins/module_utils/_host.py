@@ -11,7 +11,9 @@ import os
 import pathlib
 import typing as t
 
-from ansible_collections.runcvm.runcvm.plugins.module_utils._accel import choose_accelerator, host_kvm_status
+from ansible_collections.runcvm.runcvm.plugins.module_utils._accel import (
+    KVM_DEVICE, choose_accelerator, host_kvm_status, read_cpu_flags,
+)
 from ansible_collections.runcvm.runcvm.plugins.module_utils._kernel_select import (
     LATEST, installed_kernels, version_sort_key,
 )
@@ -20,6 +22,9 @@ from ansible_collections.runcvm.runcvm.plugins.module_utils._tree_install import
 PAYLOAD_DIR = "/opt/runcvm"
 DAEMON_JSON = "/etc/docker/daemon.json"
 RUNTIME_NAME = "runcvm"
+TUN_DEVICE = "/dev/net/tun"
+# The KVM module that serves each hardware virtualisation flag.
+KVM_MODULES = {"vmx": "kvm_intel", "svm": "kvm_amd"}
 # Bump when a key of host_facts() changes meaning or goes away.
 FORMAT_VERSION = "1.0"
 
@@ -51,6 +56,16 @@ def kernel_facts(kernels_dir: str) -> dict[str, dict[str, t.Any]]:
     return facts
 
 
+def kernel_module_facts(cpu_flags: t.AbstractSet[str]) -> dict[str, t.Any]:
+    """The kernel modules VMs need, each with the device it provides and whether that device is
+    there; the KVM module is null on a CPU without hardware virtualisation (TCG needs none)."""
+    kvm_module = next((module for flag, module in sorted(KVM_MODULES.items()) if flag in cpu_flags), None)
+    return {
+        "tun": {"module": "tun", "device": TUN_DEVICE, "present": os.path.exists(TUN_DEVICE)},
+        "kvm": {"module": kvm_module, "device": KVM_DEVICE, "present": os.path.exists(KVM_DEVICE)},
+    }
+
+
 def host_facts(payload_dir: str = PAYLOAD_DIR, daemon_json: str = DAEMON_JSON) -> dict[str, t.Any]:
     accelerator = choose_accelerator("auto", host_kvm_status())
     runtime_path, daemon_json_problem = registered_runtime(daemon_json)
@@ -61,6 +76,7 @@ def host_facts(payload_dir: str = PAYLOAD_DIR, daemon_json: str = DAEMON_JSON) -
         "accelerator_reason": accelerator.reason,
         "payload": {"path": payload_dir, "installed": digest is not None, "digest": digest},
         "kernels": kernel_facts(os.path.join(payload_dir, "kernels")),
+        "kernel_modules": kernel_module_facts(read_cpu_flags()),
         "runtime": {
             "name": RUNTIME_NAME,
             "registered": runtime_path is not None,

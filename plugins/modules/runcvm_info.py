@@ -15,6 +15,8 @@ description:
   - Tells whether the RunCVM payload is installed (and which, by its manifest digest), which
     guest kernels are installed, and whether the C(runcvm) runtime is registered in the Docker
     daemon configuration.
+  - Lists the running containers that use the runtime, through the C(docker) client; when
+    dockerd cannot be asked, the list is empty and RV(containers_problem) says why.
   - Changes nothing on the host.
 author:
   - RunCVM for Ansible developers (@runcvm)
@@ -36,6 +38,10 @@ options:
     description: The Docker daemon configuration file to look for the runtime registration in.
     type: path
     default: /etc/docker/daemon.json
+  runtime:
+    description: The runtime name whose containers are listed.
+    type: str
+    default: runcvm
 notes:
   - KVM counts as usable only when C(/dev/kvm) opens read-write and the CPU advertises C(vmx) or
     C(svm). A paravirtual C(/dev/kvm) without them cannot boot stock kernels, so TCG is reported.
@@ -93,10 +99,33 @@ host:
       type: dict
       sample: {"name": "runcvm", "registered": false, "path": null,
                "daemon_json": "/etc/docker/daemon.json", "daemon_json_problem": null}
+    kernel_modules:
+      description: >-
+        The kernel modules VMs rely on (C(tun) for their network, the KVM module matching the CPU,
+        null without hardware virtualisation), the device each provides and whether it is present.
+      type: dict
+      sample: {"tun": {"module": "tun", "device": "/dev/net/tun", "present": true},
+               "kvm": {"module": null, "device": "/dev/kvm", "present": false}}
+containers:
+  description: >-
+    The running containers under the runtime, by name: id, name, image, status, start time,
+    C(memory) and C(nano_cpus) as given to Docker (null when unset) and the C(RUNCVM_*) options
+    in their environment.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"id": "c2469a61...", "name": "web", "image": "nginx", "status": "running",
+            "started_at": "2026-11-29T06:00:20.59Z", "memory": 536870912, "nano_cpus": null,
+            "runcvm_options": {"RUNCVM_KERNEL": "debian"}}]
+containers_problem:
+  description: Why the containers could not be listed (no docker client, dockerd not answering), or null.
+  returned: always
+  type: str
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.runcvm.runcvm.plugins.module_utils._containers import running_containers
 from ansible_collections.runcvm.runcvm.plugins.module_utils._host import host_facts
 
 
@@ -105,10 +134,17 @@ def main() -> None:
         argument_spec={
             "payload_dir": {"type": "path", "default": "/opt/runcvm"},
             "daemon_json": {"type": "path", "default": "/etc/docker/daemon.json"},
+            "runtime": {"type": "str", "default": "runcvm"},
         },
         supports_check_mode=True,
     )
-    module.exit_json(changed=False, host=host_facts(module.params["payload_dir"], module.params["daemon_json"]))
+    params = module.params
+    if module.get_bin_path("docker") is None:
+        containers, problem = [], "no docker client on the host"
+    else:
+        containers, problem = running_containers(module.run_command, params["runtime"])
+    module.exit_json(changed=False, host=host_facts(params["payload_dir"], params["daemon_json"]),
+                     containers=containers, containers_problem=problem)
 
 
 if __name__ == "__main__":

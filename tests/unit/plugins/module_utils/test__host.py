@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
-from ansible_collections.runcvm.runcvm.plugins.module_utils._host import host_facts, kernel_facts, registered_runtime
+from ansible_collections.runcvm.runcvm.plugins.module_utils._host import (
+    host_facts, kernel_facts, kernel_module_facts, registered_runtime,
+)
 
 
 @pytest.mark.parametrize("content, expected_path", [
@@ -51,3 +54,10 @@ def test_kernel_facts_sort_versions_and_name_latest(tmp_path):
     versions = ["6.1.0-cloud", "6.12.9-cloud", "6.12.117-cloud"]
     assert kernel_facts(str(tmp_path)) == {
         "debian": {"versions": versions, "latest": "6.12.117-cloud", "digests": dict.fromkeys(versions)}}
+
+
+@pytest.mark.parametrize("flags, module", [({"vmx", "sse"}, "kvm_intel"), ({"svm"}, "kvm_amd"), ({"sse"}, None)])
+def test_the_kvm_module_follows_the_cpu(flags, module):
+    facts = kernel_module_facts(flags)
+    assert facts["kvm"]["module"] == module and facts["kvm"]["device"] == "/dev/kvm"
+    assert facts["tun"] == {"module": "tun", "device": "/dev/net/tun", "present": os.path.exists("/dev/net/tun")}
