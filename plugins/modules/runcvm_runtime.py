@@ -13,6 +13,8 @@ description:
   - Merges C(runtimes.<name>) into dockerd's C(daemon.json), keeping every other key and runtime,
     and writes the file atomically; removes the entry with O(state=absent).
   - A file that is not valid JSON is reported and left untouched.
+  - Where dockerd has C(--validate) (Docker 23 and later), the new file is checked with it
+    first; a file dockerd rejects is reported and not written.
   - Makes a running dockerd reread the file with SIGHUP, which leaves running containers alone,
     and waits until C(docker info) lists the change.
 author:
@@ -44,6 +46,10 @@ options:
     type: str
     choices: [present, absent]
     default: present
+  validate:
+    description: Check the new file with C(dockerd --validate) before writing it, where dockerd has that option.
+    type: bool
+    default: true
   reload:
     description: After a change, signal a running dockerd to reload and wait for C(docker info) to show it.
     type: bool
@@ -60,13 +66,19 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+validated:
+  description: Whether C(dockerd --validate) checked the new file.
+  returned: always
+  type: bool
 reloaded:
   description: Whether a running dockerd was asked to reload its configuration.
   returned: always
   type: bool
 """
 
+import os
 import pathlib
+import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -76,6 +88,21 @@ from ansible_collections.runcvm.runcvm.plugins.module_utils._daemon_json import 
 from ansible_collections.runcvm.runcvm.plugins.module_utils._fileutil import atomic_write
 
 
+def validate_with_dockerd(module: AnsibleModule, text: str, directory: pathlib.Path) -> tuple[bool, str | None]:
+    """(whether dockerd could check `text`, what it says against it or None)."""
+    dockerd = module.get_bin_path("dockerd")
+    if dockerd is None or "--validate" not in module.run_command([dockerd, "--help"])[1]:
+        return False, None
+    handle, candidate = tempfile.mkstemp(prefix=".daemon.json.", dir=directory if directory.is_dir() else None)
+    try:
+        os.write(handle, text.encode())
+        os.close(handle)
+        rc, stdout, stderr = module.run_command([dockerd, "--validate", "--config-file", candidate])
+    finally:
+        os.unlink(candidate)
+    return True, None if rc == 0 else (stderr or stdout).strip()
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -83,6 +110,7 @@ def main() -> None:
             "path": {"type": "path", "default": "/opt/runcvm/bin/runcvm-runtime"},
             "daemon_json": {"type": "path", "default": "/etc/docker/daemon.json"},
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+            "validate": {"type": "bool", "default": True},
             "reload": {"type": "bool", "default": True},
         },
         supports_check_mode=True,
@@ -97,10 +125,15 @@ def main() -> None:
     except DaemonJsonError as error:
         module.fail_json(msg=str(error))
     changed = after != before
-    result = {"changed": changed, "reloaded": False}
+    result = {"changed": changed, "validated": False, "reloaded": False}
     if module._diff:
         result["diff"] = {"before": before_text or "", "after": render(after) if changed else before_text or "",
                           "before_header": str(target), "after_header": str(target)}
+    if changed and params["validate"]:
+        result["validated"], problem = validate_with_dockerd(module, render(after), target.parent)
+        if problem:
+            module.fail_json(msg=f"dockerd --validate rejects the new {target} ({problem}); "
+                                 "the file was left untouched", **result)
     if changed and not module.check_mode:
         target.parent.mkdir(parents=True, exist_ok=True)
         mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
