@@ -1,0 +1,150 @@
+# Copyright: RunCVM for Ansible developers
+# Apache License 2.0 (see LICENSE)
+"""runcvm_container: community.docker.docker_container with runtime runcvm and typed RunCVM options.
+
+The RunCVM options are checked and rendered into RUNCVM_* variables on the controller, by the
+same code the runtime reads them back with, before any module runs on the host; everything else
+goes to community.docker.docker_container unchanged, which compares, creates, recreates and
+reports the container."""
+
+from __future__ import annotations
+
+import time
+
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.common.text.formatters import human_to_bytes
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.runcvm.runcvm.plugins.module_utils._vm_options import (
+    ACCELERATORS, DISK_FILESYSTEMS, PREFIX, VIRTIOFSD_CACHES, Disk, OptionError, Options, check_disk, render,
+)
+
+DOCKER_CONTAINER = "community.docker.docker_container"
+DOCKER_EXEC = "community.docker.docker_container_exec"
+DOCKER_INFO = "community.docker.docker_container_info"
+RUNTIME = "runcvm"
+# RunCVM's own options: taken out of the task's arguments before they go to docker_container.
+RUNCVM_SPEC = {
+    "accel": {"type": "str", "choices": list(ACCELERATORS), "default": "auto"},
+    "disks": {"type": "list", "elements": "dict", "default": [], "options": {
+        "src": {"type": "str", "required": True},
+        "dst": {"type": "str", "required": True},
+        "fs": {"type": "str", "choices": list(DISK_FILESYSTEMS), "default": "ext4"},
+        "size": {"type": "str"},
+    }},
+    "kernel": {"type": "str"},
+    "kernel_append": {"type": "str", "default": ""},
+    "kernel_debug": {"type": "bool", "default": False},
+    "virtiofsd_cache": {"type": "str", "choices": list(VIRTIOFSD_CACHES), "default": "auto"},
+    "wait": {"type": "bool", "default": False},
+    "wait_timeout": {"type": "int", "default": 180},
+}
+# How community.docker modules reach dockerd; the wait reuses them for its exec.
+CONNECTION_OPTIONS = ("docker_host", "tls_hostname", "api_version", "timeout", "ca_path", "ca_cert", "cacert_path",
+                      "client_cert", "cert_path", "client_key", "key_path", "tls", "use_ssh_client",
+                      "validate_certs", "tls_verify", "debug")
+# Exit statuses of `docker exec` that a running guest gives: the command ran, or the VM said it
+# could not find (127) or run (126) it.
+GUEST_ANSWERED = (0, 126, 127)
+
+
+def runcvm_env(options: dict) -> dict[str, str]:
+    """The RUNCVM_* variables for the typed options; OptionError for a bad value."""
+    disks = tuple(check_disk(Disk(d["src"], d["dst"], d["fs"], d["size"])) for d in options["disks"])
+    return render(Options(accel=options["accel"], disks=disks, kernel=options["kernel"] or None,
+                          kernel_append=options["kernel_append"], kernel_debug=options["kernel_debug"],
+                          virtiofsd_cache=options["virtiofsd_cache"]))
+
+
+def split_arguments(args: dict) -> tuple[dict, dict]:
+    """(RunCVM's options, validated with defaults filled in; docker_container's arguments)."""
+    ours = {key: value for key, value in args.items() if key in RUNCVM_SPEC}
+    validated = ArgumentSpecValidator(RUNCVM_SPEC).validate(ours)
+    if validated.error_messages:
+        raise AnsibleActionFail("runcvm_container: " + "; ".join(validated.error_messages))
+    return validated.validated_parameters, {key: value for key, value in args.items() if key not in RUNCVM_SPEC}
+
+
+def docker_container_arguments(ours: dict, theirs: dict) -> tuple[dict, dict[str, str]]:
+    """(docker_container's arguments with the runtime and the RunCVM variables set, those variables).
+
+    env is compared strictly unless the task says otherwise, so that a RunCVM option taken out
+    of the task recreates the container as one put in does."""
+    runtime = theirs.get("runtime", RUNTIME)
+    if runtime != RUNTIME:
+        raise AnsibleActionFail(f"runcvm_container runs containers with runtime {RUNTIME}, not {runtime}; "
+                                f"use {DOCKER_CONTAINER} for other runtimes")
+    env = dict(theirs.get("env") or {})
+    smuggled = sorted(name for name in env if name.startswith(PREFIX))
+    if smuggled:
+        option = smuggled[0][len(PREFIX):].lower()
+        raise AnsibleActionFail(f"env sets {smuggled[0]}: use the runcvm_container option {option} instead")
+    try:
+        rendered = runcvm_env(ours)
+    except OptionError as error:
+        raise AnsibleActionFail(f"runcvm_container: {error}; no container was touched") from error
+    comparisons = {"env": "strict", **(theirs.get("comparisons") or {})}
+    return {**theirs, "runtime": RUNTIME, "env": {**env, **rendered}, "comparisons": comparisons}, rendered
+
+
+def vm_sizing_change(container: dict | None, arguments: dict) -> str | None:
+    """Why the existing `container` must be recreated for the task's memory or cpus, or None.
+
+    They size the VM when it boots. docker_container would change them in place with `docker
+    update`, which resizes the container's cgroup but not the VM (and drops RunCVM's overhead)."""
+    if not container:
+        return None
+    host_config = container.get("HostConfig") or {}
+    memory = arguments.get("memory")
+    if memory is not None and human_to_bytes(str(memory)) != (host_config.get("Memory") or 0):
+        return f"memory {host_config.get('Memory') or 'unset'} -> {human_to_bytes(str(memory))} bytes"
+    cpus = arguments.get("cpus")
+    if cpus is not None and round(float(cpus) * 1e9) != (host_config.get("NanoCpus") or 0):
+        return f"cpus {(host_config.get('NanoCpus') or 0) / 1e9:g} -> {float(cpus):g}"
+    return None
+
+
+class ActionModule(ActionBase):
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        ours, theirs = split_arguments(dict(self._task.args))
+        arguments, rendered = docker_container_arguments(ours, theirs)
+        connection = {key: arguments[key] for key in CONNECTION_OPTIONS if key in arguments}
+        if arguments.get("state", "started") != "absent" and ("memory" in arguments or "cpus" in arguments):
+            existing = self._execute_module(module_name=DOCKER_INFO, module_args={**connection, "name": arguments["name"]},
+                                            task_vars=task_vars)
+            if existing.get("failed"):
+                result.update(existing)
+                return result
+            try:
+                reason = vm_sizing_change(existing.get("container"), arguments)
+            except ValueError as error:
+                raise AnsibleActionFail(f"runcvm_container: memory or cpus is not a size: {error}") from error
+            if reason:
+                arguments["recreate"] = True
+                result["recreate_reason"] = f"the VM is sized at boot: {reason}"
+        result.update(self._execute_module(module_name=DOCKER_CONTAINER, module_args=arguments,
+                                           task_vars=task_vars))
+        result["runcvm_env"] = rendered
+        if result.get("failed") or not ours["wait"] or self._task.check_mode:
+            return result
+        if arguments.get("state", "started") == "started":
+            result["guest_up_seconds"] = self._wait_for_guest(arguments["name"], connection, ours["wait_timeout"],
+                                                              task_vars)
+        return result
+
+    def _wait_for_guest(self, name: str, connection: dict, timeout: int, task_vars: dict) -> float:
+        """Seconds until `docker exec` reached the VM; the launcher holds an exec until the guest is up."""
+        exec_arguments = {**connection, "container": name, "argv": ["true"]}
+        started = time.monotonic()
+        while True:
+            answer = self._execute_module(module_name=DOCKER_EXEC, module_args=exec_arguments, task_vars=task_vars)
+            if answer.get("rc") in GUEST_ANSWERED:
+                return round(time.monotonic() - started, 1)
+            if time.monotonic() - started > timeout:
+                raise AnsibleActionFail(f"the VM of {name} did not answer within {timeout} s: "
+                                        f"{answer.get('stderr') or answer.get('msg')}")
+            time.sleep(1)

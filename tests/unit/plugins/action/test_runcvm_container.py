@@ -1,0 +1,64 @@
+"""runcvm_container's plan: RunCVM options checked and rendered before docker_container runs."""
+
+from __future__ import annotations
+
+import pytest
+from ansible.errors import AnsibleActionFail
+
+from ansible_collections.runcvm.runcvm.plugins.action.runcvm_container import (
+    docker_container_arguments, split_arguments, vm_sizing_change,
+)
+
+
+def plan(**args):
+    return docker_container_arguments(*split_arguments(args))
+
+
+def test_runcvm_options_become_variables_and_the_rest_passes_through():
+    arguments, rendered = plan(name="web", image="nginx", memory="1g", env={"A": "1"}, kernel="debian",
+                               disks=[{"src": "/disks/d.img", "dst": "/data", "size": "5G"}], wait=True,
+                               published_ports=["8080:80"])
+    assert rendered == {"RUNCVM_KERNEL": "debian", "RUNCVM_DISKS": "/disks/d.img,/data,ext4,5G"}
+    assert arguments == {"name": "web", "image": "nginx", "memory": "1g", "published_ports": ["8080:80"],
+                         "runtime": "runcvm", "env": {"A": "1", **rendered}, "comparisons": {"env": "strict"}}
+
+
+def test_without_options_the_environment_is_still_compared_so_a_removed_option_recreates():
+    arguments, rendered = plan(name="web", image="nginx")
+    assert rendered == {} and arguments["env"] == {} and arguments["comparisons"] == {"env": "strict"}
+
+
+def test_the_tasks_own_comparisons_win():
+    arguments, rendered = plan(name="web", comparisons={"env": "allow_more_present", "image": "ignore"})
+    assert arguments["comparisons"] == {"env": "allow_more_present", "image": "ignore"} and rendered == {}
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"runtime": "runc"}, "runs containers with runtime runcvm, not runc"),
+    ({"env": {"RUNCVM_KERNEL": "debian"}}, "env sets RUNCVM_KERNEL: use the runcvm_container option kernel"),
+    ({"disks": [{"src": "/disks/d.img", "dst": "/data", "size": "lots"}]},
+     "size 'lots' is not a size.*no container was touched"),
+    ({"disks": [{"src": "/disks/d.img"}]}, "missing required arguments: dst"),
+    ({"disks": [{"src": "/disks/d.img", "dst": "/data", "fs": "btrfs"}]}, "fs must be one of"),
+    ({"accel": "hvf"}, "accel must be one of"),
+    ({"kernel": "../x"}, "RUNCVM_KERNEL=../x is invalid"),
+])
+def test_bad_input_fails_before_any_module_runs(args, message):
+    with pytest.raises(AnsibleActionFail, match=message):
+        plan(name="web", image="nginx", **args)
+
+
+@pytest.mark.parametrize("host_config, arguments, reason", [
+    ({"Memory": 268435456, "NanoCpus": 0}, {"memory": "256m"}, None),
+    ({"Memory": 268435456}, {"memory": "320m"}, "memory 268435456 -> 335544320 bytes"),
+    ({"Memory": 0}, {"memory": "1g"}, "memory unset -> 1073741824 bytes"),
+    ({"NanoCpus": 1500000000}, {"cpus": 1.5}, None),
+    ({"NanoCpus": 1500000000}, {"cpus": 2}, "cpus 1.5 -> 2"),
+    ({"Memory": 268435456}, {}, None),
+])
+def test_memory_and_cpus_changes_recreate_because_they_size_the_vm(host_config, arguments, reason):
+    assert vm_sizing_change({"HostConfig": host_config}, arguments) == reason
+
+
+def test_a_container_that_does_not_exist_yet_needs_no_recreation():
+    assert vm_sizing_change(None, {"memory": "1g"}) is None
