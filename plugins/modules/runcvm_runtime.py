@@ -137,12 +137,17 @@ def main() -> None:
     if changed and not module.check_mode:
         target.parent.mkdir(parents=True, exist_ok=True)
         mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
-        atomic_write(target, render(after).encode(), mode)
+        # dockerd's reload keeps its runtimes when the file has no "runtimes" key: have it reload
+        # an empty map first, then write the file without the key.
+        emptied = "runtimes" in before and "runtimes" not in after
+        atomic_write(target, render({**after, "runtimes": {}} if emptied else after).encode(), mode)
         if params["reload"] and reload_dockerd():
             result["reloaded"] = True
             if not wait_for_runtime(params["name"], present):
                 module.fail_json(msg=f"dockerd reloaded {target} but docker info does not show the change; "
                                      "see dockerd's log", **result)
+        if emptied:
+            atomic_write(target, render(after).encode(), mode)
     module.exit_json(**result)
 
 
