@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
+import tarfile
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+from ansible_collections.runcvm.runcvm.plugins.module_utils._manifest import MANIFEST_NAME
 from ansible_collections.runcvm.runcvm.plugins.plugin_utils import _pins
 from ansible_collections.runcvm.runcvm.plugins.plugin_utils._errors import BuildError
 from ansible_collections.runcvm.runcvm.plugins.plugin_utils._kernel import build_kernel
@@ -23,7 +26,20 @@ ARGUMENT_SPEC = {
     "cache_dir": {"type": "path", "default": "~/.cache/runcvm"},
     "pins": {"type": "path"},
     "force": {"type": "bool", "default": False},
+    "tarball": {"type": "path"},
 }
+
+
+def read_tarball_manifest(tarball: pathlib.Path) -> dict:
+    """The manifest a payload or kernel tarball carries, without unpacking the rest."""
+    try:
+        with tarfile.open(tarball) as archive:
+            member = next((m for m in archive.getmembers() if m.name.removeprefix("./") == MANIFEST_NAME), None)
+            if member is None:
+                raise BuildError(f"{tarball} holds no {MANIFEST_NAME}; give a tarball runcvm_build made")
+            return json.load(archive.extractfile(member))
+    except (OSError, tarfile.TarError, ValueError) as error:
+        raise BuildError(f"cannot read {tarball}: {error}") from error
 
 
 class ActionModule(ActionBase):
@@ -45,7 +61,14 @@ class ActionModule(ActionBase):
 
         try:
             pins = _pins.load(pathlib.Path(args["pins"]) if args["pins"] else _pins.PINS_FILE)
-            if args["artifact"] == "payload":
+            if args["tarball"]:
+                if args["artifact"] != "payload":
+                    raise BuildError("tarball is for artifact=payload only; kernels are built from their pins")
+                tarball = pathlib.Path(args["tarball"])
+                manifest = read_tarball_manifest(tarball)
+                result.update(tarball=str(tarball), digest=manifest["digest"], total_size=manifest["total_size"],
+                              built=False)
+            elif args["artifact"] == "payload":
                 build = build_payload(pins, cache_dir, progress, force=args["force"])
                 result.update(tarball=str(build.tarball), digest=build.manifest["digest"],
                               total_size=build.manifest["total_size"], built=build.built)

@@ -59,6 +59,12 @@ options:
     description: Rebuild even when the cache holds a build for these pins.
     type: bool
     default: false
+  tarball:
+    description:
+      - With O(artifact=payload), a payload tarball made earlier (by this module or
+        C(scripts/runcvm-build payload)) to use instead of building; its manifest gives the digest.
+      - M(runcvm.runcvm.runcvm_tree) checks every unpacked file against that manifest.
+    type: path
 notes:
   - Progress lines are shown with C(-v).
 """
@@ -95,7 +101,7 @@ total_size:
   type: int
   sample: 114000000
 built:
-  description: Whether this task built it (true) or found it in the cache (false).
+  description: Whether this task built it (true) or found it in the cache or took O(tarball) (false).
   returned: always
   type: bool
 distribution:
