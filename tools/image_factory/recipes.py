@@ -62,6 +62,8 @@ RECIPES: dict[str, Recipe] = {
         Recipe("kernel", "kernel:latest", DockerBuild(BASE, "kernel"),
                "Debian's cloud kernel installed in the image (/vmlinuz, /initrd.img)"),
         Recipe("python3", "python3:latest", DockerBuild(BASE, "python3"), "Debian's python3"),
+        Recipe("dockerhost", "dockerhost:latest", DockerBuild("python3", "dockerhost"),
+               "a Docker host for molecule: Debian's docker.io with dockerd as the command, run privileged"),
         Recipe("busybox", "busybox:latest", DockerBuild(BASE, "busybox"),
                "scratch holding only Debian's static busybox: no libc, no /etc/passwd, no os-release"),
     )
