@@ -40,7 +40,7 @@ RUNCVM_SPEC = {
     "wait": {"type": "bool", "default": False},
     "wait_timeout": {"type": "int", "default": 180},
 }
-# How community.docker modules reach dockerd; the wait reuses them for its exec.
+# How community.docker modules reach dockerd; the inspect before and the wait after reuse them.
 CONNECTION_OPTIONS = ("docker_host", "tls_hostname", "api_version", "timeout", "ca_path", "ca_cert", "cacert_path",
                       "client_cert", "cert_path", "client_key", "key_path", "tls", "use_ssh_client",
                       "validate_certs", "tls_verify", "debug")
@@ -132,19 +132,24 @@ class ActionModule(ActionBase):
         if result.get("failed") or not ours["wait"] or self._task.check_mode:
             return result
         if arguments.get("state", "started") == "started":
-            result["guest_up_seconds"] = self._wait_for_guest(arguments["name"], connection, ours["wait_timeout"],
-                                                              task_vars)
+            # The container is there: a VM that does not answer fails the task, and changed stays true.
+            problem = self._wait_for_guest(arguments["name"], connection, ours["wait_timeout"], task_vars, result)
+            if problem:
+                result.update(failed=True, msg=problem)
         return result
 
-    def _wait_for_guest(self, name: str, connection: dict, timeout: int, task_vars: dict) -> float:
-        """Seconds until `docker exec` reached the VM; the launcher holds an exec until the guest is up."""
+    def _wait_for_guest(self, name: str, connection: dict, timeout: int, task_vars: dict, result: dict) -> str | None:
+        """Wait until `docker exec` reaches the VM (the launcher holds an exec until the guest is
+        up) and record how long it took in `result`; why it did not, or None."""
         exec_arguments = {**connection, "container": name, "argv": ["true"]}
         started = time.monotonic()
         while True:
             answer = self._execute_module(module_name=DOCKER_EXEC, module_args=exec_arguments, task_vars=task_vars)
             if answer.get("rc") in GUEST_ANSWERED:
-                return round(time.monotonic() - started, 1)
+                result["guest_up_seconds"] = round(time.monotonic() - started, 1)
+                return None
+            if "is not running" in str(answer.get("msg")):
+                return f"{name} stopped before its VM answered; see docker logs {name}"
             if time.monotonic() - started > timeout:
-                raise AnsibleActionFail(f"the VM of {name} did not answer within {timeout} s: "
-                                        f"{answer.get('stderr') or answer.get('msg')}")
+                return f"the VM of {name} did not answer within {timeout} s: {answer.get('stderr') or answer.get('msg')}"
             time.sleep(1)
