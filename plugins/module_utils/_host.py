@@ -12,7 +12,7 @@ import pathlib
 import typing as t
 
 from ansible_collections.runcvm.runcvm.plugins.module_utils._accel import (
-    KVM_DEVICE, choose_accelerator, host_kvm_status, read_cpu_flags,
+    KVM_DEVICE, assess_kvm, choose_accelerator, probe_device, read_cpu_flags,
 )
 from ansible_collections.runcvm.runcvm.plugins.module_utils._kernel_select import (
     LATEST, installed_kernels, version_sort_key,
@@ -67,7 +67,8 @@ def kernel_module_facts(cpu_flags: t.AbstractSet[str]) -> dict[str, t.Any]:
 
 
 def host_facts(payload_dir: str = PAYLOAD_DIR, daemon_json: str = DAEMON_JSON) -> dict[str, t.Any]:
-    accelerator = choose_accelerator("auto", host_kvm_status())
+    cpu_flags = read_cpu_flags()
+    accelerator = choose_accelerator("auto", assess_kvm(cpu_flags, probe_device()))
     runtime_path, daemon_json_problem = registered_runtime(daemon_json)
     digest = installed_digest(pathlib.Path(payload_dir))
     return {
@@ -76,7 +77,7 @@ def host_facts(payload_dir: str = PAYLOAD_DIR, daemon_json: str = DAEMON_JSON) -
         "accelerator_reason": accelerator.reason,
         "payload": {"path": payload_dir, "installed": digest is not None, "digest": digest},
         "kernels": kernel_facts(os.path.join(payload_dir, "kernels")),
-        "kernel_modules": kernel_module_facts(read_cpu_flags()),
+        "kernel_modules": kernel_module_facts(cpu_flags),
         "runtime": {
             "name": RUNTIME_NAME,
             "registered": runtime_path is not None,

@@ -130,12 +130,17 @@ def select_kernel(requested: str | None, os_release: str | None, image_has: t.Ca
     return dataclasses.replace(_installed(DEFAULT_DISTRIBUTION, version), note=note)
 
 
-def _parse_request(requested: str, installed: dict[str, dict[str, str]], kernels_dir: str) -> tuple[str, str]:
+def check_request(requested: str) -> None:
+    """The syntax of RUNCVM_KERNEL; whether that kernel is installed is the host's to say."""
     if ".." in requested:
         raise KernelSelectionError(f"RUNCVM_KERNEL={requested} is invalid: it contains '..'")
     if not REQUEST_PATTERN.match(requested):
         raise KernelSelectionError(f"RUNCVM_KERNEL={requested} is invalid: use <dist> or <dist>/<version>, "
                                    "for example debian or debian/latest")
+
+
+def _parse_request(requested: str, installed: dict[str, dict[str, str]], kernels_dir: str) -> tuple[str, str]:
+    check_request(requested)
     distribution, version = (requested.split("/", 1) + [""])[:2]
     if distribution not in installed:
         available = ", ".join(sorted(installed)) or "none"

@@ -19,7 +19,9 @@ import posixpath
 import re
 import typing as t
 
-from ansible_collections.runcvm.runcvm.plugins.module_utils._kernel_select import REQUEST_PATTERN as KERNEL_PATTERN
+from ansible_collections.runcvm.runcvm.plugins.module_utils._kernel_select import (
+    KernelSelectionError, check_request,
+)
 
 PREFIX = "RUNCVM_"
 ACCELERATORS = ("auto", "kvm", "tcg")
@@ -135,10 +137,11 @@ def parse_disks(text: str) -> tuple[Disk, ...]:
 
 
 def _kernel(value: str | None) -> str | None:
-    """The syntax of RUNCVM_KERNEL; whether that kernel is installed is the host's to say."""
-    if value and (".." in value or not KERNEL_PATTERN.match(value)):
-        raise OptionError(f"RUNCVM_KERNEL={value} is invalid: use <dist> or <dist>/<version>, "
-                          "for example debian or debian/latest")
+    if value:
+        try:
+            check_request(value)
+        except KernelSelectionError as error:
+            raise OptionError(str(error)) from error
     return value or None
 
 

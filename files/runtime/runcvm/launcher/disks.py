@@ -13,8 +13,8 @@ import os
 import subprocess
 
 from ansible_collections.runcvm.runcvm.plugins.module_utils._vm_options import CONTAINER_ONLY_DIR, Disk
+from runcvm.launcher.qemu import GUEST_DIR
 
-GUEST_DIR = "/.runcvm/guest"
 MKE2FS_CONFIG = f"{GUEST_DIR}/etc/mke2fs.conf"
 
 

@@ -21,11 +21,11 @@ from runcvm.events import signal_pipe
 from runcvm.terminal import deliver, terminal_size
 from runcvm.launcher import disks, dns, network, qemu
 from runcvm.launcher.execs import ExecServer
+from runcvm.launcher.qemu import GUEST_DIR
 from ansible_collections.runcvm.runcvm.plugins.module_utils._accel import (
     AcceleratorError, choose_accelerator, host_kvm_status,
 )
 
-GUEST_DIR = "/.runcvm/guest"
 STATE_DIR = "/.runcvm"
 VM_ROOT = "/vm"
 RUN_DIR = "/run/runcvm"
