@@ -75,6 +75,12 @@ def docker_container_arguments(ours: dict, theirs: dict) -> tuple[dict, dict[str
     if runtime != RUNTIME:
         raise AnsibleActionFail(f"runcvm_container runs containers with runtime {RUNTIME}, not {runtime}; "
                                 f"use {DOCKER_CONTAINER} for other runtimes")
+    network_mode = str(theirs.get("network_mode") or "")
+    if network_mode == "host" or network_mode.startswith("container:"):
+        raise AnsibleActionFail(f"runcvm_container: network_mode {network_mode} is not supported: the VM takes over "
+                                "the addresses and interfaces of the container's network namespace, so it needs one "
+                                "of its own; use the default bridge, networks: or network_mode: none; no container "
+                                "was touched")
     env = dict(theirs.get("env") or {})
     smuggled = sorted(name for name in env if name.startswith(PREFIX))
     if smuggled:

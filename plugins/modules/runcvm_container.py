@@ -82,6 +82,13 @@ options:
     description: As for M(community.docker.docker_container); each network becomes a NIC in the VM.
     type: list
     elements: dict
+  network_mode:
+    description:
+      - As for M(community.docker.docker_container), but V(host) and V(container:<name>) are
+        refused on the controller: the VM takes over the addresses and interfaces of the
+        container's network namespace, so it needs one of its own. V(none), V(default), V(bridge)
+        and network names work.
+    type: str
   volumes:
     description: As for M(community.docker.docker_container); the VM sees them through virtiofs.
     type: list

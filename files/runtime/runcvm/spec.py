@@ -21,6 +21,7 @@ from ansible_collections.runcvm.runcvm.plugins.module_utils._accel import (
 from ansible_collections.runcvm.runcvm.plugins.module_utils._kernel_select import (
     KernelChoice, KernelSelectionError, installed_kernels, select_kernel,
 )
+from runcvm.namespaces import namespace_id
 
 PAYLOAD_DIR = "/opt/runcvm"
 GUEST_DIR = "/.runcvm/guest"
@@ -57,6 +58,8 @@ class Context:
     bundle: str
     payload_dir: str = PAYLOAD_DIR
     kvm_status: t.Callable[[], KvmStatus] = host_kvm_status
+    # The runtime runs in the network namespace dockerd gives --network=host: the host's.
+    host_network_namespace: t.Callable[[], str | None] = namespace_id
 
     @property
     def kernels_dir(self) -> str:
@@ -97,6 +100,28 @@ def check_options(spec: dict, context: Context) -> None:
         choose_accelerator(options.accel, context.kvm_status())
     except (runcvm_options.OptionError, AcceleratorError) as error:
         raise SpecError(str(error)) from error
+
+
+NETWORK_CHOICES = "use the default bridge network, a user-defined network (--network NAME) or --network=none"
+
+
+def network_namespace(spec: dict, context: Context) -> None:
+    """Refuse a container without a network namespace of its own: the launcher moves its addresses
+    and interfaces to the VM, which would take them from the host (--network=host) or from another
+    container or pod (--network=container:...). The host's namespace is recorded for the launcher,
+    which checks it again before it touches anything."""
+    host = context.host_network_namespace()
+    network = next((ns for ns in spec.get("linux", {}).get("namespaces") or [] if ns.get("type") == "network"), None)
+    joined = network.get("path") if network else None
+    if network is None or (joined and namespace_id(joined) == host):
+        raise SpecError("--network=host is not supported by RunCVM: the VM takes over the addresses and "
+                        f"interfaces of the container's network namespace, and this one is the host's; {NETWORK_CHOICES}")
+    if joined:
+        raise SpecError(f"the container joins another network namespace ({joined}: --network=container:... or a "
+                        "pod's), which RunCVM does not support: the VM takes over the addresses and interfaces of "
+                        f"the container's network namespace, so it needs one of its own; {NETWORK_CHOICES}")
+    if host:
+        set_handoff(spec, host_network_namespace=host)
 
 
 def entrypoint(spec: dict, context: Context) -> None:
@@ -263,7 +288,7 @@ def _exists_in(root: str, path: str) -> bool:
     return bool(resolved) and os.path.isfile(resolved)
 
 
-MODIFIERS: tuple[Modifier, ...] = (check_options, entrypoint, identity, mounts, devices, capabilities, seccomp, memory, cpus, kernel)
+MODIFIERS: tuple[Modifier, ...] = (check_options, network_namespace, entrypoint, identity, mounts, devices, capabilities, seccomp, memory, cpus, kernel)
 
 
 def rewrite(spec: dict, context: Context, modifiers: t.Iterable[Modifier] = MODIFIERS) -> dict:

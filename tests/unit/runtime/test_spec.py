@@ -161,3 +161,37 @@ def test_an_image_kernel_is_found_through_symlinks(tmp_path, kernels):
     kernel = spec.handoff(config)["kernel"]
     assert (kernel["source"], kernel["kernel"], kernel["initrd"]) == ("image", "/vmlinuz", "/initrd.img")
     assert not any(m["destination"].startswith("/vm/lib/modules") for m in config["mounts"])
+
+
+HOST_NAMESPACE = "4:4026531840"
+
+
+def with_network_namespace(config, path=None, present=True):
+    namespaces = [ns for ns in config["linux"]["namespaces"] if ns["type"] != "network"]
+    if present:
+        namespaces.append({"type": "network", **({"path": path} if path else {})})
+    config["linux"]["namespaces"] = namespaces
+    return config
+
+
+def test_a_namespace_of_the_containers_own_is_taken_and_the_hosts_recorded(tmp_path, kernels):
+    config = with_network_namespace(load("plain", tmp_path))
+    spec.rewrite(config, spec.Context(bundle=str(tmp_path), payload_dir=str(kernels),
+                                      host_network_namespace=lambda: HOST_NAMESPACE))
+    assert spec.handoff(config)["host_network_namespace"] == HOST_NAMESPACE
+
+
+@pytest.mark.parametrize("path, present, message", [
+    (None, False, "--network=host is not supported by RunCVM"),  # runc's way: no namespace entry
+    ("/proc/self/ns/net", True, "--network=host is not supported by RunCVM"),  # dockerd's: the host's, by path
+    ("/proc/4242/ns/net", True, "joins another network namespace .*/proc/4242/ns/net.*--network=container"),
+])
+def test_a_network_namespace_not_the_containers_own_is_refused(tmp_path, kernels, path, present, message):
+    config = with_network_namespace(load("plain", tmp_path), path, present)
+    before = copy.deepcopy(config)
+    context = spec.Context(bundle=str(tmp_path), payload_dir=str(kernels),
+                           host_network_namespace=lambda: spec.namespace_id("/proc/self/ns/net"))
+    with pytest.raises(spec.SpecError, match=message) as refused:
+        spec.rewrite(config, context)
+    assert "use the default bridge network, a user-defined network" in str(refused.value)
+    assert config == before

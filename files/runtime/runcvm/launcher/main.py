@@ -93,7 +93,8 @@ class Launcher:
         resolv_conf = _read(f"{VM_ROOT}/etc/resolv.conf")
         proxy = dns.needs_proxy(resolv_conf)
         try:
-            state = network.hand_over(with_dns_proxy=proxy)
+            state = network.hand_over(with_dns_proxy=proxy,
+                                      host_namespace=self.handoff.get("host_network_namespace"))
         except (network.NetworkError, OSError) as error:
             raise LaunchError(f"cannot hand the container's network to the VM: {error}") from error
         if state.dns_proxy:

@@ -17,6 +17,8 @@ import typing as t
 
 from pyroute2 import IPRoute, NetlinkError
 
+from runcvm.namespaces import namespace_id
+
 RT_TABLE_MAIN = 254
 RT_SCOPE_LINK = 253
 VM_MAC_PREFIX = "52:54:00"
@@ -127,8 +129,21 @@ def _ignore(code: int, call: t.Callable[..., t.Any], *args: t.Any, **kwargs: t.A
             raise
 
 
-def hand_over(with_dns_proxy: bool) -> NetState:
-    """Capture the container's network and move it to the VM's side; say what the VM must set."""
+def check_own_namespace(host_namespace: str | None) -> None:
+    """Refuse to go on in a network namespace that is not the container's own. The runtime refuses
+    such containers at create; this is the last check before addresses and links move."""
+    if not host_namespace:
+        raise NetworkError("the runtime did not say which network namespace is the host's, so the launcher "
+                           "cannot tell that this one is the container's own")
+    if namespace_id() == host_namespace:
+        raise NetworkError("the launcher is in the host's network namespace (--network=host) and leaves it "
+                           "untouched: RunCVM needs a network namespace of the container's own")
+
+
+def hand_over(with_dns_proxy: bool, host_namespace: str | None) -> NetState:
+    """Capture the container's network and move it to the VM's side; say what the VM must set.
+    `host_namespace` (from namespace_id) is the one namespace never to touch."""
+    check_own_namespace(host_namespace)
     with IPRoute() as ipr:
         state = capture(ipr)
         transplant(ipr, state, with_dns_proxy)

@@ -28,6 +28,11 @@ def test_without_options_the_environment_is_still_compared_so_a_removed_option_r
     assert rendered == {} and arguments["env"] == {} and arguments["comparisons"] == {"env": "strict"}
 
 
+@pytest.mark.parametrize("network_mode", ["none", "default", "bridge", "backend"])
+def test_network_modes_with_a_namespace_of_the_containers_own_pass(network_mode):
+    assert plan(name="web", network_mode=network_mode)[0]["network_mode"] == network_mode
+
+
 def test_the_tasks_own_comparisons_win():
     arguments, rendered = plan(name="web", comparisons={"env": "allow_more_present", "image": "ignore"})
     assert arguments["comparisons"] == {"env": "allow_more_present", "image": "ignore"} and rendered == {}
@@ -42,6 +47,8 @@ def test_the_tasks_own_comparisons_win():
     ({"disks": [{"src": "/disks/d.img", "dst": "/data", "fs": "btrfs"}]}, "fs must be one of"),
     ({"accel": "hvf"}, "accel must be one of"),
     ({"kernel": "../x"}, "RUNCVM_KERNEL=../x is invalid"),
+    ({"network_mode": "host"}, "network_mode host is not supported.*no container was touched"),
+    ({"network_mode": "container:db"}, "network_mode container:db is not supported"),
 ])
 def test_bad_input_fails_before_any_module_runs(args, message):
     with pytest.raises(AnsibleActionFail, match=message):

@@ -1,0 +1,88 @@
+"""RunCVM moves the addresses and interfaces of a container's network namespace to its VM, so it
+must never run in a namespace that is not the container's own: the host's (--network=host) or
+another container's (--network=container:). The runtime refuses such containers at create, and
+the launcher checks again before it touches a link; both are proven on namespaces made here."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from harness.netns import SCRATCH_ADDRESS, scratch_namespace, snapshot
+
+DEBIAN = "debian"
+# Runs the launcher's network hand-over inside a namespace; argv: namespace, the id the runtime
+# would record as the host's ("this" for the namespace's own id).
+HAND_OVER = """
+import sys
+from pyroute2 import netns
+netns.setns(sys.argv[1])
+from runcvm.launcher import network
+from runcvm.namespaces import namespace_id
+try:
+    network.hand_over(with_dns_proxy=False, host_namespace=namespace_id() if sys.argv[2] == "this" else sys.argv[2])
+except network.NetworkError as error:
+    print(error)
+    sys.exit(3)
+"""
+
+
+def hand_over_in(namespace: str, host_namespace: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", HAND_OVER, namespace, host_namespace], capture_output=True,
+                          text=True, timeout=60, check=False, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+
+
+def test_the_launcher_leaves_the_hosts_namespace_untouched():
+    with scratch_namespace() as host:
+        before = snapshot(host)
+        refused = hand_over_in(host, "this")
+        assert refused.returncode == 3, refused.stderr
+        assert "in the host's network namespace (--network=host) and leaves it untouched" in refused.stdout
+        assert snapshot(host) == before
+
+
+def test_the_launcher_refuses_when_it_does_not_know_the_hosts_namespace():
+    with scratch_namespace() as namespace:
+        before = snapshot(namespace)
+        refused = hand_over_in(namespace, "")
+        assert refused.returncode == 3 and "did not say which network namespace is the host's" in refused.stdout
+        assert snapshot(namespace) == before
+
+
+def test_the_launcher_takes_over_a_namespace_of_its_own():
+    """The other side of the guard, so the two tests above can fail: in a namespace that is not
+    the host's, the hand-over does move the address off the interface onto a bridge."""
+    with scratch_namespace() as namespace:
+        handed = hand_over_in(namespace, "0:0")
+        assert handed.returncode == 0, handed.stderr + handed.stdout
+        after = snapshot(namespace)
+        assert ("eth0", f"{SCRATCH_ADDRESS}/24") not in after["addresses"]
+        assert ("eth0", "veth", "br-eth0", 1500, True) in after["links"]
+
+
+def refused_run(docker_cli, runcvm, image, network):
+    return docker_cli.cli("run", "--rm", f"--runtime={runcvm}", f"--network={network}", image, "true", check=False)
+
+
+def test_network_host_is_refused_at_create_and_the_host_keeps_its_network(docker_cli, runcvm, test_images):
+    before = snapshot()
+    refused = refused_run(docker_cli, runcvm, test_images[DEBIAN], "host")
+    assert refused.returncode != 0
+    assert b"--network=host is not supported by RunCVM" in refused.stderr
+    assert b"use the default bridge network, a user-defined network" in refused.stderr
+    assert snapshot() == before
+    assert docker_cli.cli("ps", "-aq", "--filter", f"label=org.runcvm.test={docker_cli.owner}").stdout == b""
+
+
+def test_another_containers_namespace_is_refused_and_left_as_it_was(docker_cli, runcvm, test_images):
+    neighbour = docker_cli.cli("run", "-d", "--runtime=runc", test_images[DEBIAN], "sleep", "600").stdout.decode().strip()
+    pid = docker_cli.cli("inspect", "-f", "{{.State.Pid}}", neighbour).stdout.decode().strip()
+    namespace = f"/proc/{pid}/ns/net"
+    before = snapshot(namespace)
+    refused = refused_run(docker_cli, runcvm, test_images[DEBIAN], f"container:{neighbour}")
+    assert refused.returncode != 0
+    assert b"joins another network namespace" in refused.stderr and b"--network=container:" in refused.stderr
+    assert snapshot(namespace) == before
+    assert docker_cli.cli("inspect", "-f", "{{.State.Running}}", neighbour).stdout.strip() == b"true"
+
