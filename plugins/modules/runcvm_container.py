@@ -85,8 +85,8 @@ options:
   network_mode:
     description:
       - As for M(community.docker.docker_container), but V(host) and V(container:<name>) are
-        refused on the controller: the VM takes over the addresses and interfaces of the
-        container's network namespace, so it needs one of its own. V(none), V(default), V(bridge)
+        refused on the controller, because the VM takes over the addresses and interfaces of the
+        container's network namespace and so needs one of its own. V(none), V(default), V(bridge)
         and network names work.
     type: str
   volumes:
