@@ -1,4 +1,5 @@
-"""Fixtures shared by every test: markers by directory, dockerd, images and cleanup."""
+"""Fixtures shared by every test: markers by directory, dockerd, images, the builds of the payload
+and the kernels, RunCVM installed, and cleanup."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import uuid
 import docker
 import pytest
 
+from harness.builds import BUILD_CACHE, RUNTIME, install_runcvm, quiet
 from harness.dockerd import Dockerd
 from harness.resources import TEST_LABEL, DockerResources, remove_labelled
 from image_factory.builder import Factory
@@ -17,7 +19,8 @@ from image_factory.recipes import RECIPES
 
 TESTS_DIR = pathlib.Path(__file__).parent
 PROJECT_DIR = TESTS_DIR.parent
-MARKER_BY_DIRECTORY = {"unit": "unit", "integration": "integration", "molecule": "molecule"}
+MARKER_BY_DIRECTORY = {"unit": "unit", "integration": "integration", "reliability": "reliability",
+                       "molecule": "molecule"}
 
 
 def _expose_collection() -> None:
@@ -31,6 +34,14 @@ def _expose_collection() -> None:
 
 
 _expose_collection()
+# Importable only now.
+from ansible_collections.runcvm.runcvm.plugins.plugin_utils import _pins  # noqa: E402 pylint: disable=wrong-import-position
+from ansible_collections.runcvm.runcvm.plugins.plugin_utils._kernel import (  # noqa: E402 pylint: disable=wrong-import-position
+    KernelBuild, build_kernel,
+)
+from ansible_collections.runcvm.runcvm.plugins.plugin_utils._payload import (  # noqa: E402 pylint: disable=wrong-import-position
+    PayloadBuild, build_payload,
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -82,3 +93,31 @@ def installed_collection(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Pa
     subprocess.run([bin_dir / "ansible-galaxy", "collection", "install", "--force", "--no-deps", "-p", collections_path,
                     tarball], check=True, capture_output=True)
     return collections_path
+
+
+# The default kernel, and bookworm's for an older kernel with another module layout.
+TESTED_KERNELS = ("trixie/linux-image-cloud-amd64", "bookworm/linux-image-cloud-amd64")
+
+
+@pytest.fixture(scope="session")
+def pins() -> _pins.Pins:
+    return _pins.load()
+
+
+@pytest.fixture(scope="session")
+def payload(pins) -> PayloadBuild:
+    return build_payload(pins, BUILD_CACHE, quiet)
+
+
+@pytest.fixture(scope="session", params=TESTED_KERNELS)
+def kernel(request, pins) -> KernelBuild:
+    return build_kernel(pins, request.param, BUILD_CACHE, quiet)
+
+
+@pytest.fixture(scope="session")
+def runcvm(docker_daemon, pins, payload) -> str:
+    """This tree's RunCVM installed at /opt/runcvm with the default kernel, and registered with
+    the running dockerd: the runtime name to pass to --runtime."""
+    default = build_kernel(pins, "trixie/linux-image-cloud-amd64", BUILD_CACHE, quiet)
+    install_runcvm(payload, default)
+    return RUNTIME

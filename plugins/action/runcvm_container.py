@@ -16,27 +16,17 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.text.formatters import human_to_bytes
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.runcvm.runcvm.plugins.module_utils._vm_options import (
-    ACCELERATORS, DISK_FILESYSTEMS, PREFIX, VIRTIOFSD_CACHES, Disk, OptionError, Options, check_disk, render,
-)
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core import layout
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core import options as runcvm_options
 
 DOCKER_CONTAINER = "community.docker.docker_container"
 DOCKER_EXEC = "community.docker.docker_container_exec"
 DOCKER_INFO = "community.docker.docker_container_info"
-RUNTIME = "runcvm"
-# RunCVM's own options: taken out of the task's arguments before they go to docker_container.
+RUNTIME = layout.RUNTIME_NAME
+# RunCVM's own options, from its option table, and this action's: taken out of the task's
+# arguments before they go to docker_container.
 RUNCVM_SPEC = {
-    "accel": {"type": "str", "choices": list(ACCELERATORS), "default": "auto"},
-    "disks": {"type": "list", "elements": "dict", "default": [], "options": {
-        "src": {"type": "str", "required": True},
-        "dst": {"type": "str", "required": True},
-        "fs": {"type": "str", "choices": list(DISK_FILESYSTEMS), "default": "ext4"},
-        "size": {"type": "str"},
-    }},
-    "kernel": {"type": "str"},
-    "kernel_append": {"type": "str", "default": ""},
-    "kernel_debug": {"type": "bool", "default": False},
-    "virtiofsd_cache": {"type": "str", "choices": list(VIRTIOFSD_CACHES), "default": "auto"},
+    **runcvm_options.argument_spec(),
     "wait": {"type": "bool", "default": False},
     "wait_timeout": {"type": "int", "default": 180},
 }
@@ -45,16 +35,9 @@ CONNECTION_OPTIONS = ("docker_host", "tls_hostname", "api_version", "timeout", "
                       "client_cert", "cert_path", "client_key", "key_path", "tls", "use_ssh_client",
                       "validate_certs", "tls_verify", "debug")
 # Exit statuses of `docker exec` that a running guest gives: the command ran, or the VM said it
-# could not find (127) or run (126) it.
+# could not find (127) or run (126) it. The exec client also exits 126 when no VM answers it, and
+# then says so.
 GUEST_ANSWERED = (0, 126, 127)
-
-
-def runcvm_env(options: dict) -> dict[str, str]:
-    """The RUNCVM_* variables for the typed options; OptionError for a bad value."""
-    disks = tuple(check_disk(Disk(d["src"], d["dst"], d["fs"], d["size"])) for d in options["disks"])
-    return render(Options(accel=options["accel"], disks=disks, kernel=options["kernel"] or None,
-                          kernel_append=options["kernel_append"], kernel_debug=options["kernel_debug"],
-                          virtiofsd_cache=options["virtiofsd_cache"]))
 
 
 def split_arguments(args: dict) -> tuple[dict, dict]:
@@ -82,16 +65,23 @@ def docker_container_arguments(ours: dict, theirs: dict) -> tuple[dict, dict[str
                                 "of its own; use the default bridge, networks: or network_mode: none; no container "
                                 "was touched")
     env = dict(theirs.get("env") or {})
-    smuggled = sorted(name for name in env if name.startswith(PREFIX))
+    smuggled = sorted(name for name in env if name.startswith(runcvm_options.PREFIX))
     if smuggled:
-        option = smuggled[0][len(PREFIX):].lower()
-        raise AnsibleActionFail(f"env sets {smuggled[0]}: use the runcvm_container option {option} instead")
+        option = runcvm_options.BY_VARIABLE.get(smuggled[0])
+        instead = f"use the runcvm_container option {option.name} instead" if option else "it is not a RunCVM option"
+        raise AnsibleActionFail(f"env sets {smuggled[0]}: {instead}")
     try:
-        rendered = runcvm_env(ours)
-    except OptionError as error:
+        rendered = runcvm_options.render(runcvm_options.from_task(ours))
+    except runcvm_options.OptionError as error:
         raise AnsibleActionFail(f"runcvm_container: {error}; no container was touched") from error
     comparisons = {"env": "strict", **(theirs.get("comparisons") or {})}
     return {**theirs, "runtime": RUNTIME, "env": {**env, **rendered}, "comparisons": comparisons}, rendered
+
+
+def guest_answered(exec_result: dict) -> bool:
+    """Whether a docker_container_exec result came from the VM's guest, not from an exec client
+    that found no VM to ask."""
+    return exec_result.get("rc") in GUEST_ANSWERED and layout.VM_NOT_UP not in str(exec_result.get("stderr"))
 
 
 def vm_sizing_change(container: dict | None, arguments: dict) -> str | None:
@@ -151,7 +141,7 @@ class ActionModule(ActionBase):
         started = time.monotonic()
         while True:
             answer = self._execute_module(module_name=DOCKER_EXEC, module_args=exec_arguments, task_vars=task_vars)
-            if answer.get("rc") in GUEST_ANSWERED:
+            if guest_answered(answer):
                 result["guest_up_seconds"] = round(time.monotonic() - started, 1)
                 return None
             if "is not running" in str(answer.get("msg")):

@@ -35,7 +35,7 @@ _value:
   elements: str
 """
 
-from ansible_collections.runcvm.runcvm.plugins.module_utils._kernel_select import version_sort_key
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core.kernels import version_sort_key
 
 
 def sort_versions(versions):

@@ -36,13 +36,19 @@ def load(text: str | None, path: str = DAEMON_JSON) -> dict[str, t.Any]:
     return config
 
 
-def with_runtime(config: dict[str, t.Any], name: str, path: str | None) -> dict[str, t.Any]:
-    """`config` with runtime `name` registered at `path`, or removed when `path` is None; every
-    other key and runtime kept as it was."""
+def with_runtime(config: dict[str, t.Any], name: str, path: str | None, source: str = DAEMON_JSON) -> dict[str, t.Any]:
+    """`config` (read from `source`) with runtime `name` registered at `path`, or removed when
+    `path` is None; every other key and runtime kept as it was."""
     if name in RESERVED:
         raise DaemonJsonError(f"the runtime name {name} belongs to dockerd; choose another name")
     updated = json.loads(json.dumps(config))
-    runtimes = dict(updated.get("runtimes") or {})
+    runtimes = updated.get("runtimes") or {}
+    entry = runtimes.get(name) if isinstance(runtimes, dict) else None
+    if not isinstance(runtimes, dict) or not isinstance(entry or {}, dict):
+        where = "runtimes" if not isinstance(runtimes, dict) else f"runtimes.{name}"
+        raise DaemonJsonError(f"{source}: {where} is not a JSON object, as dockerd requires; fix it by hand, it was "
+                              "left untouched")
+    runtimes = dict(runtimes)
     if path is None:
         runtimes.pop(name, None)
     else:
@@ -58,12 +64,16 @@ def render(config: dict[str, t.Any]) -> str:
     return json.dumps(config, indent=2) + "\n"
 
 
-def reload_dockerd(pidfile: str = DOCKERD_PIDFILE) -> bool:
+def reload_dockerd(pidfile: str = DOCKERD_PIDFILE, proc: str = "/proc") -> bool:
     """Ask a running dockerd to reread daemon.json (SIGHUP: running containers are untouched).
-    False when no dockerd is running; it reads the file when it starts."""
+    False when no dockerd is running (it reads the file when it starts), and when the pid file
+    names a process that is not dockerd (a stale file): that one is left alone."""
     try:
         with open(pidfile, encoding="ascii") as handle:
             pid = int(handle.read().strip())
+        with open(f"{proc}/{pid}/comm", encoding="utf-8", errors="replace") as handle:
+            if handle.read().strip() != "dockerd":
+                return False
         os.kill(pid, signal.SIGHUP)
     except (OSError, ValueError):
         return False

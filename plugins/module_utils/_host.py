@@ -11,18 +11,18 @@ import os
 import pathlib
 import typing as t
 
-from ansible_collections.runcvm.runcvm.plugins.module_utils._accel import (
-    KVM_DEVICE, assess_kvm, choose_accelerator, probe_device, read_cpu_flags,
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core.accel import (
+    assess_kvm, choose_accelerator, probe_device, read_cpu_flags,
 )
-from ansible_collections.runcvm.runcvm.plugins.module_utils._kernel_select import (
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core.kernels import (
     LATEST, installed_kernels, version_sort_key,
 )
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core.layout import (
+    KVM_DEVICE, PAYLOAD_DIR, RUNTIME_NAME, TUN_DEVICE,
+)
+from ansible_collections.runcvm.runcvm.plugins.module_utils._daemon_json import DAEMON_JSON
 from ansible_collections.runcvm.runcvm.plugins.module_utils._tree_install import installed_digest
 
-PAYLOAD_DIR = "/opt/runcvm"
-DAEMON_JSON = "/etc/docker/daemon.json"
-RUNTIME_NAME = "runcvm"
-TUN_DEVICE = "/dev/net/tun"
 # The KVM module that serves each hardware virtualisation flag.
 KVM_MODULES = {"vmx": "kvm_intel", "svm": "kvm_amd"}
 # Bump when a key of host_facts() changes meaning or goes away.

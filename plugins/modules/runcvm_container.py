@@ -15,9 +15,9 @@ description:
     compares the container with the task, creates, recreates, starts or removes it, and supports
     check mode and diff mode. This module adds no container logic of its own.
   - The RunCVM options (O(kernel), O(kernel_append), O(kernel_debug), O(accel), O(disks),
-    O(virtiofsd_cache)) are checked on the controller and rendered into C(RUNCVM_*) variables in
-    the container's environment, by the same code the runtime reads them back with. A bad value
-    fails the task before any module runs on the host, so no container is touched.
+    O(virtiofsd_cache), O(timing)) are checked on the controller and rendered into C(RUNCVM_*)
+    variables in the container's environment, by the same code the runtime reads them back with.
+    A bad value fails the task before any module runs on the host, so no container is touched.
   - The container's environment is compared strictly (C(comparisons.env=strict)) unless the task
     sets C(comparisons.env), so removing a RunCVM option from the task recreates the container
     just as adding one does.
@@ -29,6 +29,7 @@ author:
   - RunCVM for Ansible developers (@runcvm)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - runcvm.runcvm.vm_options
 attributes:
   action:
     support: full
@@ -116,62 +117,6 @@ options:
     description: Always C(runcvm); any other value is refused. Use M(community.docker.docker_container) for other runtimes.
     type: str
     default: runcvm
-  kernel:
-    description:
-      - The guest kernel, C(<dist>) or C(<dist>/<version>), from those the
-        R(runcvm.runcvm.kernels,ansible_collections.runcvm.runcvm.kernels_role) role installed
-        (C(RUNCVM_KERNEL)). Unset, an image with its own kernel boots it, and others boot the
-        default distribution's latest kernel.
-    type: str
-  kernel_append:
-    description: Extra kernel command-line arguments (C(RUNCVM_KERNEL_APPEND)).
-    type: str
-    default: ""
-  kernel_debug:
-    description: Show the VM's console (kernel and init messages) in the container's log (C(RUNCVM_KERNEL_DEBUG)).
-    type: bool
-    default: false
-  accel:
-    description:
-      - The accelerator (C(RUNCVM_ACCEL)). V(auto) uses KVM where it can boot a stock kernel and TCG
-        (software emulation) otherwise; V(kvm) fails the container's start where KVM is not usable.
-    type: str
-    choices: [auto, kvm, tcg]
-    default: auto
-  disks:
-    description:
-      - Block devices for the VM (C(RUNCVM_DISKS)), each backed by a file in the container.
-      - A backing file that does not exist yet is created sparse at O(disks[].size) and formatted
-        with O(disks[].fs), filled with what the image holds at O(disks[].dst); an existing one is
-        mounted as it is. Put backing files on a volume mounted at C(/disks), which stays in the
-        container, out of the VM's view, and keeps the data when the container is recreated.
-    type: list
-    elements: dict
-    default: []
-    suboptions:
-      src:
-        description: The backing file's absolute path in the container, such as C(/disks/data.img).
-        type: str
-        required: true
-      dst:
-        description: Where the VM mounts the disk, an absolute path.
-        type: str
-        required: true
-      fs:
-        description: The filesystem to create.
-        type: str
-        choices: [ext4, ext3, ext2]
-        default: ext4
-      size:
-        description:
-          - The size of a backing file to create, in bytes or with a K, M, G or T suffix (such as
-            V(5G)). Needed when the file does not exist yet.
-        type: str
-  virtiofsd_cache:
-    description: virtiofsd's cache mode for the root filesystem (C(RUNCVM_VIRTIOFSD_CACHE)).
-    type: str
-    choices: [auto, always, never]
-    default: auto
   wait:
     description:
       - With O(state=started), return only once the VM's guest answers a C(docker exec); not in check mode.

@@ -126,15 +126,16 @@ containers_problem:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.runcvm.runcvm.plugins.module_utils._containers import running_containers
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core.layout import PAYLOAD_DIR, RUNTIME_NAME
 from ansible_collections.runcvm.runcvm.plugins.module_utils._host import host_facts
 
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "payload_dir": {"type": "path", "default": "/opt/runcvm"},
+            "payload_dir": {"type": "path", "default": PAYLOAD_DIR},
             "daemon_json": {"type": "path", "default": "/etc/docker/daemon.json"},
-            "runtime": {"type": "str", "default": "runcvm"},
+            "runtime": {"type": "str", "default": RUNTIME_NAME},
         },
         supports_check_mode=True,
     )

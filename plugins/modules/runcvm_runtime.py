@@ -82,8 +82,9 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core.layout import RUNTIME_BINARY, RUNTIME_NAME
 from ansible_collections.runcvm.runcvm.plugins.module_utils._daemon_json import (
-    DaemonJsonError, load, reload_dockerd, render, wait_for_runtime, with_runtime,
+    DAEMON_JSON, DaemonJsonError, load, reload_dockerd, render, wait_for_runtime, with_runtime,
 )
 from ansible_collections.runcvm.runcvm.plugins.module_utils._fileutil import atomic_write
 
@@ -106,9 +107,9 @@ def validate_with_dockerd(module: AnsibleModule, text: str, directory: pathlib.P
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "name": {"type": "str", "default": "runcvm"},
-            "path": {"type": "path", "default": "/opt/runcvm/bin/runcvm-runtime"},
-            "daemon_json": {"type": "path", "default": "/etc/docker/daemon.json"},
+            "name": {"type": "str", "default": RUNTIME_NAME},
+            "path": {"type": "path", "default": RUNTIME_BINARY},
+            "daemon_json": {"type": "path", "default": DAEMON_JSON},
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
             "validate": {"type": "bool", "default": True},
             "reload": {"type": "bool", "default": True},
@@ -117,12 +118,14 @@ def main() -> None:
     )
     params = module.params
     target = pathlib.Path(params["daemon_json"])
-    before_text = target.read_text(encoding="utf-8") if target.exists() else None
     present = params["state"] == "present"
     try:
+        before_text = target.read_text(encoding="utf-8") if target.exists() else None
         before = load(before_text, str(target))
-        after = with_runtime(before, params["name"], params["path"] if present else None)
-    except DaemonJsonError as error:
+        after = with_runtime(before, params["name"], params["path"] if present else None, str(target))
+    except UnicodeDecodeError as error:
+        module.fail_json(msg=f"{target} is not UTF-8 text ({error}); fix it by hand, it was left untouched")
+    except (DaemonJsonError, OSError) as error:
         module.fail_json(msg=str(error))
     changed = after != before
     result = {"changed": changed, "validated": False, "reloaded": False}

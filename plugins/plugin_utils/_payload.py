@@ -30,15 +30,26 @@ from ansible_collections.runcvm.runcvm.plugins.plugin_utils._apt import AptArchi
 from ansible_collections.runcvm.runcvm.plugins.plugin_utils._files import (
     DiskSpaceError, reproducible_tarball, require_free_space,
 )
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core import layout
 from ansible_collections.runcvm.runcvm.plugins.module_utils._manifest import read_manifest, write_manifest
 from ansible_collections.runcvm.runcvm.plugins.plugin_utils._pins import COLLECTION_ROOT, Pins, download_wheels
 
 # Bump when the builder changes what it puts in the payload, to invalidate cached builds.
-BUILDER_VERSION = 2
+BUILDER_VERSION = 3
 RUNTIME_DIR = COLLECTION_ROOT / "files" / "runtime"
-CORE_DIR = COLLECTION_ROOT / "plugins" / "module_utils"
-CORE_PACKAGE = "ansible_collections/runcvm/runcvm/plugins/module_utils"
-GUEST_DIR = "/.runcvm/guest"
+# The core the runtime shares with the modules: the only module_utils the payload holds.
+CORE_PACKAGE = "ansible_collections/runcvm/runcvm/plugins/module_utils/_core"
+CORE_DIR = COLLECTION_ROOT / CORE_PACKAGE.split("/", 3)[3]
+GUEST_DIR = layout.GUEST_DIR
+ENTRY_SCRIPT = """#!{python} -I
+\"\"\"{name}: RunCVM's {module}.main, with the payload's Python.\"\"\"
+import sys
+
+sys.path.insert(0, "{runtime}")
+from {module} import main  # noqa: E402  pylint: disable=wrong-import-position
+
+sys.exit(main())
+"""
 PYTHON = "python3.13"
 # A cold build unpacks about 450 MiB of packages next to the tree it makes.
 SPACE_NEEDED = 1536 * 2**20
@@ -87,12 +98,19 @@ class PayloadBuild:
 def runtime_sources() -> list[tuple[pathlib.Path, str]]:
     """(file in this collection, its path in the payload) for RunCVM's own code: the runtime,
     and the pure core it shares with the modules, under the import path the modules use."""
-    sources = [(path, f"runtime/{path.relative_to(RUNTIME_DIR).as_posix()}")
+    sources = [(path, f"{layout.RUNTIME_SUBDIR}/{path.relative_to(RUNTIME_DIR).as_posix()}")
                for path in sorted(RUNTIME_DIR.rglob("*")) if path.is_file() and "__pycache__" not in path.parts
                and path.name != "runcvm-runtime"]
     sources.append((RUNTIME_DIR / "runcvm-runtime", "bin/runcvm-runtime"))
-    sources += [(path, f"runtime/{CORE_PACKAGE}/{path.name}") for path in sorted(CORE_DIR.glob("*.py"))]
+    sources += [(path, f"{layout.RUNTIME_SUBDIR}/{CORE_PACKAGE}/{path.name}") for path in sorted(CORE_DIR.glob("*.py"))]
     return sources
+
+
+def entry_scripts() -> dict[str, str]:
+    """Payload path -> text of the scripts that start the launcher, the guest init and the exec client."""
+    return {f"{layout.RUNTIME_SUBDIR}/{name}": ENTRY_SCRIPT.format(python=layout.GUEST_PYTHON, name=name, module=module,
+                                                                   runtime=layout.GUEST_RUNTIME_DIR)
+            for name, module in layout.ENTRY_POINTS.items()}
 
 
 def runtime_digest() -> str:
@@ -100,6 +118,8 @@ def runtime_digest() -> str:
     for path, target in runtime_sources():
         digest.update(f"{target}\0{path.stat().st_mode & 0o111 != 0}\0".encode())
         digest.update(hashlib.sha256(path.read_bytes()).digest())
+    for target, text in entry_scripts().items():
+        digest.update(f"{target}\0{text}\0".encode())
     return digest.hexdigest()
 
 
@@ -173,7 +193,10 @@ def _add_runtime(tree: pathlib.Path, log: t.Callable[[str], None]) -> None:
     log("payload: adding RunCVM's runtime")
     for source, target in runtime_sources():
         _copy_file(source, tree / target)
-    _compile_bytecode(tree, ["runtime"], log)
+    for target, text in entry_scripts().items():
+        (tree / target).write_text(text, encoding="utf-8")
+        (tree / target).chmod(0o555)
+    _compile_bytecode(tree, [layout.RUNTIME_SUBDIR], log)
 
 
 def _stage_packages(pins: Pins, cache_dir: pathlib.Path, staged: pathlib.Path, log: t.Callable[[str], None]) -> None:

@@ -8,6 +8,8 @@ import pathlib
 import subprocess
 import time
 
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core.layout import VIRTIOFS_TAG
+
 LOADER = "lib/ld-linux-x86-64.so.2"
 SOCKET_TIMEOUT = 10
 
@@ -26,8 +28,8 @@ def payload_command(payload: pathlib.Path, binary: str, *args: str) -> list[str]
 
 def boot(payload: pathlib.Path, kernel_dir: pathlib.Path, root: pathlib.Path | None, init: str,
          workdir: pathlib.Path, timeout: float = 120) -> BootResult:
-    """Boot `kernel_dir`'s vmlinuz and initrd under TCG with `root` served as tag runcvmfs (or no
-    root device at all when `root` is None) and `init` on the command line."""
+    """Boot `kernel_dir`'s vmlinuz and initrd under TCG with `root` served with RunCVM's virtiofs
+    tag (or no root device at all when `root` is None) and `init` on the command line."""
     socket = workdir / "virtiofsd.sock"
     virtiofsd = None
     qemu = payload_command(
@@ -36,7 +38,7 @@ def boot(payload: pathlib.Path, kernel_dir: pathlib.Path, root: pathlib.Path | N
         "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-serial", "stdio",
         "-object", "memory-backend-memfd,id=mem,size=512M,share=on", "-numa", "node,memdev=mem",
         "-kernel", str(kernel_dir / "vmlinuz"), "-initrd", str(kernel_dir / "initrd"),
-        "-append", f"console=ttyS0 init={init} panic=-1 quiet")
+        "-append", f"console=ttyS0 root={VIRTIOFS_TAG} init={init} panic=-1 quiet")
     if root is not None:
         virtiofsd = subprocess.Popen(
             payload_command(payload, "virtiofsd", f"--socket-path={socket}", f"--shared-dir={root}",
@@ -49,7 +51,7 @@ def boot(payload: pathlib.Path, kernel_dir: pathlib.Path, root: pathlib.Path | N
                 raise RuntimeError("virtiofsd did not create its socket")
             time.sleep(0.05)
         qemu += ["-chardev", f"socket,id=vfs,path={socket}",
-                 "-device", "vhost-user-fs-pci,chardev=vfs,tag=runcvmfs"]
+                 "-device", f"vhost-user-fs-pci,chardev=vfs,tag={VIRTIOFS_TAG}"]
     started = time.monotonic()
     try:
         completed = subprocess.run(qemu, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,

@@ -52,6 +52,8 @@ def exec_both(pair, *args, input=None):
     (("-u", "nobody"), ["sh", "-c", 'id; echo "$HOME"']),
     ((), ["sh", "-c", "env | sort"]),
     ((), ["sh", "-c", "tr '\\0' ' ' < /proc/1/cmdline"]),
+    # The longest argument and variable Linux passes: 128 KiB less the final NUL.
+    (("-e", "BIG=" + "v" * (128 * 1024 - 5)), ["sh", "-c", 'echo ${#1} ${#BIG}', "x", "a" * (128 * 1024 - 1)]),
 ])
 def test_exec_is_runcs(pair, options, command):
     vm, runc = exec_both(pair, *options, command)

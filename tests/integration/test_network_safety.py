@@ -85,4 +85,3 @@ def test_another_containers_namespace_is_refused_and_left_as_it_was(docker_cli, 
     assert b"joins another network namespace" in refused.stderr and b"--network=container:" in refused.stderr
     assert snapshot(namespace) == before
     assert docker_cli.cli("inspect", "-f", "{{.State.Running}}", neighbour).stdout.strip() == b"true"
-

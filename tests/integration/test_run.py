@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 
-from ansible_collections.runcvm.runcvm.plugins.module_utils._accel import host_kvm_status
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core.accel import host_kvm_status
 from harness.terminal import read_until
 from harness.waiting import wait_for
 
@@ -46,11 +46,16 @@ def test_stdout_bytes_are_runcs_and_stderr_stays_apart(docker_cli, runcvm, test_
     assert b"oops\n" in vm.stderr and b"oops" not in vm.stdout
 
 
-def test_environment_is_runcs(docker_cli, runcvm, test_images):
-    options = ("--hostname", "vmhost", "-e", "FOO=bar baz", "-e", "RUNCVM_KERNEL_APPEND=quiet")
-    runc, vm = both(docker_cli, runcvm, test_images[DEBIAN], "sh", "-c", "env | sort", options=options)
+def test_environment_and_the_longest_arguments_are_runcs(docker_cli, runcvm, test_images):
+    # The longest argument and variable Linux passes: 128 KiB less the final NUL.
+    longest = 128 * 1024 - 1
+    options = ("--hostname", "vmhost", "-e", "FOO=bar baz", "-e", "RUNCVM_KERNEL_APPEND=quiet",
+               "-e", "BIG=" + "v" * (longest - 4))
+    runc, vm = both(docker_cli, runcvm, test_images[DEBIAN], "sh", "-c", 'env | sort; echo "${#1}"', "x",
+                    "a" * longest, options=options)
     assert vm.stdout == runc.stdout.replace(b"RUNCVM_KERNEL_APPEND=quiet\n", b"")
     assert b"HOSTNAME=vmhost\n" in vm.stdout and b"RUNCVM" not in vm.stdout
+    assert vm.stdout.endswith(f"\n{longest}\n".encode())
 
 
 @pytest.mark.parametrize("options", [(), ("-u", "1000:1000", "-w", "/tmp"), ("-u", "nobody", "--group-add", "27"),

@@ -4,9 +4,8 @@ its status."""
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import os
-import selectors
 import signal
 import socket
 import sys
@@ -14,11 +13,12 @@ import termios
 import time
 import tty
 
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core import layout, plan
 from runcvm import protocol
 from runcvm.events import signal_pipe
-from runcvm.terminal import deliver, terminal_size
+from runcvm.relay import FrameChannel, LocalStreams, Loop
+from runcvm.terminal import terminal_size
 
-EXEC_SOCKET = "/.runcvm/exec.sock"
 # How long an exec waits for a VM that is still booting.
 WAIT_FOR_VM = 60
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
@@ -31,7 +31,7 @@ def connect(deadline: float) -> socket.socket | None:
     while True:
         client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            client.connect(EXEC_SOCKET)
+            client.connect(layout.EXEC_SOCKET)
             return client
         except (FileNotFoundError, ConnectionRefusedError):
             client.close()
@@ -41,15 +41,16 @@ def connect(deadline: float) -> socket.socket | None:
 
 
 def main() -> int:
-    request = json.loads(os.environ.pop("RUNCVM_EXEC"))
+    # exec_spec cut the request into arguments.
+    request = plan.loads(plan.Process, "".join(sys.argv[1:]), "the exec request")
     channel = connect(time.monotonic() + WAIT_FOR_VM)
     if channel is None:
-        print(f"runcvm: the VM is not up after {WAIT_FOR_VM} s; try docker exec again", file=sys.stderr)
+        print(f"runcvm: {layout.VM_NOT_UP} after {WAIT_FOR_VM} s; try docker exec again", file=sys.stderr)
         return NOT_STARTED
     saved = None
-    terminal = request["terminal"] and os.isatty(0)
+    terminal = request.terminal and os.isatty(0)
     if terminal:
-        request["size"] = terminal_size(0)
+        request = dataclasses.replace(request, size=plan.TerminalSize(**terminal_size(0)))
         saved = termios.tcgetattr(0)
         tty.setraw(0)
     try:
@@ -59,36 +60,26 @@ def main() -> int:
             termios.tcsetattr(0, termios.TCSADRAIN, saved)
 
 
-def relay(channel: socket.socket, request: dict, terminal: bool) -> int:
-    selector = selectors.DefaultSelector()
-    wakeup_read = signal_pipe((*FORWARDED, signal.SIGWINCH))
-    selector.register(wakeup_read, selectors.EVENT_READ, "signals")
-    selector.register(channel, selectors.EVENT_READ, "channel")
-    channel.sendall(protocol.encode_json(protocol.START, 0, request))
-    try:
-        selector.register(0, selectors.EVENT_READ, "stdin")
-    except (ValueError, OSError):
-        channel.sendall(protocol.encode(protocol.STDIN, 0, b""))
-    decoder = protocol.Decoder()
-    while True:
-        for key, _events in selector.select():
-            if key.data == "signals":
-                for number in os.read(wakeup_read, 256):
-                    if number == signal.SIGWINCH:
-                        if terminal:
-                            channel.sendall(protocol.encode_json(protocol.RESIZE, 0, terminal_size(0)))
-                    else:
-                        channel.sendall(protocol.encode_json(protocol.SIGNAL, 0, {"signal": number}))
-            elif key.data == "stdin":
-                data = os.read(0, protocol.MAX_PAYLOAD)
-                channel.sendall(protocol.encode(protocol.STDIN, 0, data))
-                if not data:
-                    selector.unregister(0)
-            else:
-                data = channel.recv(1 << 16)
-                if not data:
-                    return VM_GONE
-                for kind, _session, payload in decoder.feed(data):
-                    status = deliver(kind, payload)
-                    if status is not None:
-                        return status
+def relay(connection: socket.socket, request: plan.Process, terminal: bool) -> int:
+    loop = Loop()
+    gone = []
+    channel = FrameChannel(loop, connection.fileno(), lambda kind, _session, payload: streams.deliver(kind, payload),
+                           lambda: gone.append(True))
+    streams = LocalStreams(loop, channel)
+    wakeup = signal_pipe((*FORWARDED, signal.SIGWINCH))
+
+    def on_signals() -> None:
+        for number in os.read(wakeup, 256):
+            if number != signal.SIGWINCH:
+                channel.send_json(protocol.SIGNAL, 0, {"signal": number})
+            elif terminal:
+                channel.send_json(protocol.RESIZE, 0, terminal_size(0))
+
+    loop.set_reader(wakeup, on_signals)
+    channel.send(protocol.START, 0, plan.dumps(request).encode())
+    channel.start()
+    streams.start()
+    while streams.status is None and not gone:
+        loop.run_once()
+    streams.finish()
+    return VM_GONE if streams.status is None else streams.status

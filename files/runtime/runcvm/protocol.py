@@ -15,8 +15,11 @@ import struct
 import typing as t
 
 HEADER = struct.Struct("!BII")
+# Stream data travels in frames of at most this much, so that sessions take turns on the channel.
 MAX_PAYLOAD = 64 * 1024
-PORT_NAME = "org.runcvm.agent"
+# A control frame is never split: a START carries a whole argv and environment (Linux allows
+# 2 MiB and more of them).
+MAX_CONTROL = 16 * 1024 * 1024
 
 # guest -> launcher
 READY = 1       # the guest is set up and takes sessions (JSON: {})
@@ -25,16 +28,23 @@ STDERR = 3      # bytes
 EXIT = 4        # JSON: {"status": exit status as the shell reports it, 128+n for signal n}
 ERROR = 5       # JSON: {"message": why a session could not start, "status": 126 or 127}
 # launcher -> guest
-START = 16      # JSON: {"args", "env", "cwd", "user": {"uid", "gid", "groups"}, "terminal", "size"}
+START = 16      # JSON: the process to run, a plan.Process as plan.dumps writes it
 STDIN = 17      # bytes
 SIGNAL = 18     # JSON: {"signal": number}
 RESIZE = 19     # JSON: {"rows", "cols"}
 EXIT_SEEN = 20  # JSON: {}: the launcher has every byte of the session; the guest may power off
+# both ways
+CREDIT = 24     # JSON: {"bytes": n}: n more bytes of the session's stream were passed on
+STREAMS = (STDOUT, STDERR, STDIN)
+# Flow control per session: a sender keeps at most this many bytes of a session's stream that its
+# receiver has not yet credited, so one session that is not read never holds up the others.
+WINDOW = 1024 * 1024
 
 
 def encode(kind: int, session: int, payload: bytes = b"") -> bytes:
-    if len(payload) > MAX_PAYLOAD:
-        raise ValueError(f"frame payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
+    limit = MAX_PAYLOAD if kind in STREAMS else MAX_CONTROL
+    if len(payload) > limit:
+        raise ValueError(f"frame payload of {len(payload)} bytes exceeds {limit}")
     return HEADER.pack(kind, session, len(payload)) + payload
 
 
@@ -58,8 +68,8 @@ class Decoder:
         self._buffer += data
         while len(self._buffer) >= HEADER.size:
             kind, session, length = HEADER.unpack_from(self._buffer)
-            if length > MAX_PAYLOAD:
-                raise ValueError(f"frame payload of {length} bytes exceeds {MAX_PAYLOAD}")
+            if length > MAX_CONTROL:
+                raise ValueError(f"frame payload of {length} bytes exceeds {MAX_CONTROL}")
             end = HEADER.size + length
             if len(self._buffer) < end:
                 return

@@ -1,9 +1,10 @@
 """runcvm-runtime: the OCI runtime dockerd calls. It reads runc's command line without parsing
-all of it, rewrites the bundle's config.json on `create`, and then becomes the real runc with
-the command line unchanged."""
+all of it, rewrites the bundle's config.json on `create` (writing the VM plan beside it) and the
+process.json of `exec`, and then becomes the real runc with the command line unchanged."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import os
@@ -13,7 +14,9 @@ import tempfile
 import time
 import typing as t
 
-from runcvm import spec
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core import layout, plan
+from runcvm import modifiers
+from runcvm.exec_spec import rewrite_exec
 
 # Global runc options that take a value; every other leading option is a flag.
 VALUE_OPTIONS = {"--log", "--log-format", "--root", "--criu", "--rootless"}
@@ -50,6 +53,8 @@ def _subcommand_option(argv: t.Sequence[str], names: tuple[str, ...]) -> str | N
     while index < len(argv):
         name, equals, value = argv[index].partition("=")
         if name in names:
+            if not equals and index + 1 == len(argv):
+                raise WrapperError(f"{name} needs a value")
             return value if equals else argv[index + 1]
         index += 1
     return None
@@ -96,12 +101,13 @@ def log_error(options: dict[str, str], message: str) -> None:
         log.write(line + "\n")
 
 
-def _write_json(path: str, value: dict) -> None:
+def _write(path: str, text: str, mode: int = 0o600) -> None:
+    """Replace `path` whole, never leaving it half-written: a temporary file, then a rename."""
     handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=f".{os.path.basename(path)}.")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(value, stream)
-        os.chmod(temporary, os.stat(path).st_mode & 0o777)
+            stream.write(text)
+        os.chmod(temporary, os.stat(path).st_mode & 0o777 if os.path.exists(path) else mode)
         os.rename(temporary, path)
     except BaseException:
         os.unlink(temporary)
@@ -111,30 +117,36 @@ def _write_json(path: str, value: dict) -> None:
 def rewrite_process(path: str) -> None:
     with open(path, encoding="utf-8") as handle:
         process = json.load(handle)
-    _write_json(path, spec.rewrite_exec(process))
+    _write(path, json.dumps(rewrite_exec(process)))
 
 
-def rewrite_bundle(bundle: str, payload_dir: str = spec.PAYLOAD_DIR) -> None:
+def rewrite_bundle(context: modifiers.Context) -> None:
+    """Rewrite the bundle's config.json and write the VM plan beside it; a bundle already
+    rewritten is left as it is."""
     started = time.monotonic()
-    path = os.path.join(bundle, "config.json")
+    path = os.path.join(context.bundle, "config.json")
     with open(path, encoding="utf-8") as handle:
         config = json.load(handle)
-    spec.rewrite(config, spec.Context(bundle=bundle, payload_dir=payload_dir))
-    spec.set_handoff(config, rewrite_seconds=round(time.monotonic() - started, 4))
-    _write_json(path, config)
+    if modifiers.rewritten(config) and os.path.isfile(context.plan_path):
+        return
+    vm_plan = modifiers.rewrite(config, context)
+    vm_plan = dataclasses.replace(vm_plan, rewrite_seconds=round(time.monotonic() - started, 4))
+    # The plan first: config.json names it as a mount source.
+    _write(context.plan_path, plan.dumps(vm_plan), mode=0o400)
+    _write(path, json.dumps(config))
 
 
-def main(argv: t.Sequence[str] | None = None, payload_dir: str = spec.PAYLOAD_DIR) -> int:
+def main(argv: t.Sequence[str] | None = None, payload_dir: str = layout.PAYLOAD_DIR) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     options = global_options(argv)[0]
     try:
         runc = find_runc()
         command = subcommand(argv)
         if command == "create":
-            rewrite_bundle(bundle_dir(argv), payload_dir)
+            rewrite_bundle(modifiers.Context(bundle=bundle_dir(argv), payload_dir=payload_dir))
         elif command == "exec" and process_file(argv):
             rewrite_process(process_file(argv))
-    except (WrapperError, spec.SpecError) as error:
+    except (WrapperError, modifiers.SpecError) as error:
         log_error(options, str(error))
         return 1
     except (OSError, ValueError) as error:

@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from runcvm import wrapper
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core import plan
+from oci_cases import context, load
+from runcvm import modifiers, wrapper
 
 DOCKER_CREATE = ["--root", "/var/run/docker/runtime-runc/moby", "--log", "/t/log.json", "--log-format", "json",
                  "create", "--bundle", "/t", "--pid-file", "/t/init.pid", "abc"]
@@ -32,6 +34,14 @@ def test_subcommand(argv, command):
 ])
 def test_bundle_dir(argv, bundle):
     assert wrapper.bundle_dir(argv) == bundle
+
+
+@pytest.mark.parametrize("argv", [["create", "--bundle"], ["exec", "--process"], ["exec", "-p"]])
+def test_an_option_without_its_value_fails_with_words_in_the_log(tmp_path, capsys, argv):
+    log = tmp_path / "log.json"
+    assert wrapper.main(["--log", str(log), "--log-format", "json", *argv]) == 1
+    assert json.loads(log.read_text())["msg"] == f"runcvm: {argv[1]} needs a value"
+    assert f"runcvm: {argv[1]} needs a value" in capsys.readouterr().err
 
 
 def test_bundle_defaults_to_the_current_directory(tmp_path, monkeypatch):
@@ -65,7 +75,7 @@ def test_runc_override(tmp_path):
 
 def test_create_rewrites_the_bundle_then_execs_runc(tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(wrapper, "rewrite_bundle", lambda bundle, payload: calls.append(("rewrite", bundle)))
+    monkeypatch.setattr(wrapper, "rewrite_bundle", lambda context: calls.append(("rewrite", context.bundle)))
     monkeypatch.setattr(wrapper, "find_runc", lambda: "/usr/sbin/runc")
     monkeypatch.setattr(wrapper.os, "execv", lambda path, argv: calls.append(("exec", path, argv)))
     wrapper.main(DOCKER_CREATE)
@@ -96,3 +106,28 @@ def test_exec_rewrites_the_process_then_execs_runc(monkeypatch):
     monkeypatch.setattr(wrapper.os, "execv", lambda path, argv: calls.append(("exec", path, argv)))
     wrapper.main(DOCKER_EXEC)
     assert calls == [("rewrite", "/tmp/runc-process1"), ("exec", "/usr/sbin/runc", ["/usr/sbin/runc", *DOCKER_EXEC])]
+
+
+def test_create_writes_the_plan_beside_the_config_it_names(tmp_path, kernels):
+    (tmp_path / "config.json").write_text(json.dumps(load("plain", tmp_path)))
+    wrapper.rewrite_bundle(context(tmp_path, kernels))
+    config = json.loads((tmp_path / "config.json").read_text())
+    plan_file = tmp_path / modifiers.PLAN_NAME
+    assert {"destination": "/run/runcvm/plan.json", "type": "bind", "source": str(plan_file),
+            "options": ["bind", "rprivate", "ro"]} in config["mounts"]
+    assert plan.loads(plan.VmPlan, plan_file.read_text(), "plan").workload.args == ("true",)
+    assert plan_file.stat().st_mode & 0o777 == 0o400
+    before = sorted(path.name for path in tmp_path.iterdir()), (tmp_path / "config.json").read_bytes()
+    wrapper.rewrite_bundle(context(tmp_path, kernels))
+    assert (sorted(path.name for path in tmp_path.iterdir()), (tmp_path / "config.json").read_bytes()) == before
+
+
+def test_a_refused_create_writes_nothing(tmp_path, kernels):
+    config = load("plain", tmp_path)
+    config["process"]["env"].append("RUNCVM_ACCEL=warp")
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    before = sorted(path.name for path in tmp_path.iterdir())
+    with pytest.raises(modifiers.SpecError, match="RUNCVM_ACCEL=warp"):
+        wrapper.rewrite_bundle(context(tmp_path, kernels))
+    assert sorted(path.name for path in tmp_path.iterdir()) == before
+    assert json.loads((tmp_path / "config.json").read_text()) == config

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 
-IP = "/.runcvm/guest/bin/busybox"
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core.layout import BUSYBOX
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core.plan import DEFAULT_ROUTE, Network
+
 SYS_NET = "/sys/class/net"
 
 
 def ip(*args: str) -> None:
-    completed = subprocess.run([IP, "ip", *args], capture_output=True, text=True, check=False)
+    completed = subprocess.run([BUSYBOX, "ip", *args], capture_output=True, text=True, check=False)
     if completed.returncode != 0:
         raise OSError(f"ip {' '.join(args)}: {completed.stderr.strip()}")
 
@@ -26,30 +28,26 @@ def links_by_mac() -> dict[str, str]:
     return links
 
 
-def configure(state: dict) -> None:
+def configure(network: Network) -> None:
     ip("link", "set", "lo", "up")
     links = links_by_mac()
     # Rename in two passes, so that names the VM gave its NICs never collide with the ones wanted.
     temporary = {}
-    for index, interface in enumerate(state["interfaces"]):
-        current = links.get(interface["mac"])
+    for index, interface in enumerate(network.interfaces):
+        current = links.get(interface.mac)
         if current is None:
-            raise OSError(f"the VM has no NIC with MAC {interface['mac']} for {interface['name']}")
-        temporary[interface["name"]] = f"runcvm{index}"
-        ip("link", "set", "dev", current, "name", temporary[interface["name"]])
-    for interface in state["interfaces"]:
-        name = interface["name"]
-        ip("link", "set", "dev", temporary[name], "name", name)
-        ip("link", "set", "dev", name, "mtu", str(interface["mtu"]))
-        for address in interface["addresses"]:
-            ip("addr", "add", address, "dev", name)
-        ip("link", "set", "dev", name, "up")
-    proxy = state.get("dns_proxy")
-    if proxy:
-        gateway = next((r["interface"] for r in state["routes"] if r["destination"] == "0.0.0.0/0"),
-                       state["interfaces"][0]["name"])
-        ip("route", "add", f"{proxy}/32", "dev", gateway, "scope", "link")
-    for route in state["routes"]:
-        destination = "default" if route["destination"] == "0.0.0.0/0" else route["destination"]
-        via = ["via", route["gateway"]] if route["gateway"] else []
-        ip("route", "add", destination, *via, "dev", route["interface"])
+            raise OSError(f"the VM has no NIC with MAC {interface.mac} for {interface.name}")
+        temporary[interface.name] = f"runcvm{index}"
+        ip("link", "set", "dev", current, "name", temporary[interface.name])
+    for interface in network.interfaces:
+        ip("link", "set", "dev", temporary[interface.name], "name", interface.name)
+        ip("link", "set", "dev", interface.name, "mtu", str(interface.mtu))
+        for address in interface.addresses:
+            ip("addr", "add", address, "dev", interface.name)
+        ip("link", "set", "dev", interface.name, "up")
+    if network.dns_proxy:
+        ip("route", "add", f"{network.dns_proxy}/32", "dev", network.dns_proxy_interface, "scope", "link")
+    for route in network.routes:
+        destination = "default" if route.destination == DEFAULT_ROUTE else route.destination
+        via = ["via", route.gateway] if route.gateway else []
+        ip("route", "add", destination, *via, "dev", route.interface)

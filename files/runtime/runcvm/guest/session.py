@@ -9,7 +9,10 @@ import shutil
 import struct
 import termios
 
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core.plan import Process, TerminalSize
+from runcvm.events import stop_signal_pipe
 from runcvm.guest import system
+from runcvm.protocol import exit_status
 
 # The exit statuses docker reports when runc cannot start a process: 127 for a `docker run`
 # whose command is not found, 126 for every other failure and for any failed `docker exec`.
@@ -17,12 +20,13 @@ NOT_FOUND, NOT_EXECUTABLE = 127, 126
 
 
 class Session:
-    def __init__(self, number: int, request: dict, join: int | None = None):
+    def __init__(self, number: int, process: Process, join: int | None = None, cgroup: str | None = None):
         """`join`: the PID of a workload whose namespaces this process enters (docker exec);
-        None makes new ones (the container's workload)."""
+        None makes new ones (the container's workload). `cgroup`: where it runs, if set."""
         self.number = number
-        self.request = request
+        self.process = process
         self.join = join
+        self.cgroup = cgroup
         self.pid: int | None = None           # the process that waits for the workload
         self.workload_pid: int | None = None  # the workload, PID 1 of its namespace
         self.status: int | None = None
@@ -33,15 +37,15 @@ class Session:
 
     def start(self) -> dict | None:
         """Fork the workload; None on success, else what to report (ERROR frame payload)."""
-        request = self.request
-        executable = _lookup(request["args"][0], request["env"], request["cwd"])
+        process = self.process
+        executable = _lookup(process.args[0], process.env, process.cwd)
         if executable is None:
             return {"status": NOT_EXECUTABLE if self.join else NOT_FOUND,
-                    "message": _runc_message(f'exec: "{request["args"][0]}": executable file not found in $PATH')}
-        if request.get("terminal"):
+                    "message": _runc_message(f'exec: "{process.args[0]}": executable file not found in $PATH')}
+        if process.terminal:
             master, slave = os.openpty()
-            if request.get("size"):
-                _set_size(master, request["size"])
+            if process.size:
+                _set_size(master, process.size)
             child_fds = (slave, slave, slave)
             self._terminal = self._stdin = master
             self._outputs = {"stdout": master}
@@ -58,7 +62,7 @@ class Session:
         self.pid = os.fork()
         if self.pid == 0:
             os.close(pid_read)
-            _run_in_pid_namespace(request, executable, child_fds, bool(request.get("terminal")), pid_write, self.join)
+            _run_in_pid_namespace(process, executable, child_fds, pid_write, self.join, self.cgroup)
         os.close(pid_write)
         for fd in set(child_fds):
             os.close(fd)
@@ -83,20 +87,16 @@ class Session:
         if fd != self._terminal:
             os.close(fd)
 
-    def write_stdin(self, data: bytes) -> None:
-        if self._stdin is None:
-            return
-        if not data:
-            if self._terminal is None:
-                os.close(self._stdin)
-            self._stdin = None
-            return
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(self._stdin, view):]
-        except BrokenPipeError:
-            pass
+    @property
+    def stdin(self) -> int | None:
+        """Where the process's input goes: a pipe, or the terminal; None once it has ended."""
+        return self._stdin
+
+    def close_stdin(self) -> None:
+        """End the process's input; a terminal stays open, as it also carries the output."""
+        if self._stdin is not None and self._terminal is None:
+            os.close(self._stdin)
+        self._stdin = None
 
     def signal(self, number: int) -> None:
         if self.workload_pid is not None and self.status is None:
@@ -105,7 +105,7 @@ class Session:
             except ProcessLookupError:
                 pass
 
-    def resize(self, size: dict) -> None:
+    def resize(self, size: TerminalSize) -> None:
         if self._terminal is not None:
             _set_size(self._terminal, size)
 
@@ -134,24 +134,27 @@ def _runc_message(problem: str) -> str:
     return f"OCI runtime exec failed: exec failed: unable to start container process: {problem}: unknown\n"
 
 
-def _lookup(name: str, env: list[str], cwd: str) -> str | None:
+def _lookup(name: str, env: tuple[str, ...], cwd: str) -> str | None:
     if "/" in name:
         return name if os.path.exists(os.path.join(cwd, name)) else None
     path = next((entry[5:] for entry in env if entry.startswith("PATH=")), os.defpath)
     return shutil.which(name, path=path)
 
 
-def _set_size(fd: int, size: dict) -> None:
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", size["rows"], size["cols"], 0, 0))
+def _set_size(fd: int, size: TerminalSize) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", size.rows, size.cols, 0, 0))
 
 
-def _run_in_pid_namespace(request: dict, executable: str, fds: tuple[int, int, int], terminal: bool,
-                          report: int, join: int | None) -> None:
+def _run_in_pid_namespace(process: Process, executable: str, fds: tuple[int, int, int], report: int,
+                          join: int | None, cgroup: str | None) -> None:
     """In the forked child: make a PID namespace whose init is the process (or enter the PID and
-    mount namespaces of `join`), tell the agent the process's PID on `report`, wait for it and
-    exit with its status. Never returns."""
+    mount namespaces of `join`), put the process in `cgroup` (this waiter stays out of it, as it
+    is no process of the container's), tell the agent the process's PID on `report`, wait for it
+    and exit with its status. Never returns."""
     try:
+        stop_signal_pipe()
         _close_all_but((*fds, report))
+        procs = os.open(f"{cgroup}/cgroup.procs", os.O_WRONLY | os.O_CLOEXEC) if cgroup else None
         if join is None:
             os.unshare(os.CLONE_NEWPID | os.CLONE_NEWNS)
         else:
@@ -162,7 +165,9 @@ def _run_in_pid_namespace(request: dict, executable: str, fds: tuple[int, int, i
         pid = os.fork()
         if pid == 0:
             os.close(report)
-            _exec_workload(request, executable, fds, terminal, new_namespace=join is None)
+            if procs is not None:
+                os.write(procs, b"0")
+            _exec_workload(process, executable, fds, new_namespace=join is None)
         os.write(report, str(pid).encode())
         os.close(report)
         for fd in set(fds):
@@ -170,8 +175,7 @@ def _run_in_pid_namespace(request: dict, executable: str, fds: tuple[int, int, i
         while True:
             waited, status = os.waitpid(pid, 0)
             if waited == pid:
-                code = os.waitstatus_to_exitcode(status)
-                os._exit(code if code >= 0 else 128 - code)
+                os._exit(exit_status(status))
     except BaseException:  # pylint: disable=broad-exception-caught
         os._exit(NOT_EXECUTABLE)
 
@@ -187,8 +191,7 @@ def _close_all_but(keep: tuple[int, ...]) -> None:
     os.closerange(start, os.sysconf("SC_OPEN_MAX"))
 
 
-def _exec_workload(request: dict, executable: str, fds: tuple[int, int, int], terminal: bool,
-                   new_namespace: bool) -> None:
+def _exec_workload(process: Process, executable: str, fds: tuple[int, int, int], new_namespace: bool) -> None:
     try:
         if new_namespace:
             # A /proc of the new namespace, so `ps` shows the workload's processes only.
@@ -197,29 +200,29 @@ def _exec_workload(request: dict, executable: str, fds: tuple[int, int, int], te
         os.setsid()
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
-        if terminal:
+        if process.terminal:
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
         for fd in set(fds):
             if fd > 2:
                 os.close(fd)
-        user = request["user"]
-        home = home_of(user["uid"])
-        os.setgroups(user.get("groups") or [])
-        os.setgid(user["gid"])
-        os.setuid(user["uid"])
-        os.umask(user["umask"] if user.get("umask") is not None else 0o022)
+        user = process.user
+        home = home_of(user.uid)
+        os.setgroups(list(user.groups))
+        os.setgid(user.gid)
+        os.setuid(user.uid)
+        os.umask(user.umask if user.umask is not None else 0o022)
         try:
-            os.chdir(request["cwd"])
+            os.chdir(process.cwd)
         except OSError as error:
-            os.write(2, _runc_message(f'chdir to cwd ("{request["cwd"]}") set in config.json failed: '
+            os.write(2, _runc_message(f'chdir to cwd ("{process.cwd}") set in config.json failed: '
                                       f"{error.strerror.lower()}").encode())
             os._exit(NOT_EXECUTABLE)
-        env = dict(entry.partition("=")[::2] for entry in request["env"])
+        env = dict(entry.partition("=")[::2] for entry in process.env)
         env.setdefault("HOME", home)
-        os.execve(executable, request["args"], env)
+        os.execve(executable, list(process.args), env)
     except PermissionError:
-        os.write(2, _runc_message(f'exec: "{request["args"][0]}": permission denied').encode())
+        os.write(2, _runc_message(f'exec: "{process.args[0]}": permission denied').encode())
         os._exit(NOT_EXECUTABLE)
     except BaseException as error:  # pylint: disable=broad-exception-caught
-        os.write(2, f"runcvm: cannot start {request['args'][0]}: {error}\n".encode())
+        os.write(2, f"runcvm: cannot start {process.args[0]}: {error}\n".encode())
         os._exit(NOT_EXECUTABLE)

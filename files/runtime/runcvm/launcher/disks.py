@@ -11,11 +11,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import subprocess
+import tempfile
 
-from ansible_collections.runcvm.runcvm.plugins.module_utils._vm_options import CONTAINER_ONLY_DIR, Disk
-from runcvm.launcher.qemu import GUEST_DIR
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core import layout
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core.options import Disk
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core.plan import GuestDisk
 
-MKE2FS_CONFIG = f"{GUEST_DIR}/etc/mke2fs.conf"
+MKE2FS = f"{layout.GUEST_DIR}/bin/mke2fs"
+MKE2FS_CONFIG = f"{layout.GUEST_DIR}/etc/mke2fs.conf"
 
 
 class DiskError(Exception):
@@ -24,13 +27,8 @@ class DiskError(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class AttachedDisk:
-    path: str      # the backing file, as the launcher sees it
-    serial: str    # how the guest tells the disks apart
-    dst: str
-    fs: str
-
-    def to_json(self) -> dict:
-        return {"serial": self.serial, "dst": self.dst, "fs": self.fs}
+    path: str          # the backing file, as the launcher sees it
+    guest: GuestDisk   # what the guest mounts where, found by its serial
 
 
 def prepare(disks: tuple[Disk, ...], vm_root: str) -> list[AttachedDisk]:
@@ -38,15 +36,14 @@ def prepare(disks: tuple[Disk, ...], vm_root: str) -> list[AttachedDisk]:
     attached = []
     for index, disk in enumerate(disks):
         # Volumes at /disks are mounted in the container only; everything else, in the VM's view.
-        container_only = disk.src.startswith(CONTAINER_ONLY_DIR + "/")
-        path, content = (disk.src if container_only else vm_root + disk.src), vm_root + disk.dst
+        path, content = (disk.src if disk.container_only else vm_root + disk.src), vm_root + disk.dst
         if os.path.lexists(content) and not os.path.isdir(content):
             raise DiskError(f"RUNCVM_DISKS: the mount point {disk.dst} exists in the image and is not a directory")
         if not os.path.lexists(path):
             _create(disk, path, content)
         elif not os.path.isfile(path) or os.path.islink(path):
             raise DiskError(f"RUNCVM_DISKS: {disk.src} exists and is not a regular file")
-        attached.append(AttachedDisk(path, f"runcvm-disk{index}", disk.dst, disk.fs))
+        attached.append(AttachedDisk(path, GuestDisk(f"{layout.DISK_SERIAL_PREFIX}{index}", disk.dst, disk.fs)))
     return attached
 
 
@@ -55,18 +52,25 @@ def _create(disk: Disk, path: str, content: str) -> None:
         raise DiskError(f"RUNCVM_DISKS: {disk.src} does not exist; give a size to create it "
                         f"({disk.src},{disk.dst},{disk.fs},<size>)")
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    command = [f"{GUEST_DIR}/bin/mke2fs", "-q", "-F", "-t", disk.fs]
+    command = [MKE2FS, "-q", "-F", "-t", disk.fs]
     if os.path.isdir(content):
         command += ["-d", content]
+    # Made under a temporary name and renamed once formatted: a half-made file must never be taken
+    # for a formatted disk by the next container.
+    partial = None
     try:
-        with open(path, "xb") as backing:
+        handle, partial = tempfile.mkstemp(dir=os.path.dirname(path), prefix=f".{os.path.basename(path)}.")
+        with os.fdopen(handle, "wb") as backing:
             backing.truncate(disk.size_bytes)
-        completed = subprocess.run([*command, path], capture_output=True, text=True, check=False,
+        completed = subprocess.run([*command, partial], capture_output=True, text=True, check=False,
                                    env={"MKE2FS_CONFIG": MKE2FS_CONFIG, "PATH": "/usr/bin:/bin"})
+        if completed.returncode != 0:
+            raise DiskError(f"RUNCVM_DISKS: formatting {disk.src} as {disk.fs} failed: "
+                            f"{completed.stderr.strip() or completed.stdout.strip()}")
+        os.chmod(partial, 0o644)
+        os.rename(partial, path)
     except OSError as error:
         raise DiskError(f"RUNCVM_DISKS: cannot create {disk.src}: {error.strerror}") from error
-    if completed.returncode != 0:
-        # A half-made file would be taken for a formatted disk next time.
-        os.unlink(path)
-        raise DiskError(f"RUNCVM_DISKS: formatting {disk.src} as {disk.fs} failed: "
-                        f"{completed.stderr.strip() or completed.stdout.strip()}")
+    finally:
+        if partial is not None and os.path.exists(partial):
+            os.unlink(partial)

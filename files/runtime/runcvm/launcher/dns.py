@@ -1,6 +1,7 @@
 """Docker's embedded DNS answers on the container's loopback (127.0.0.11), which the VM cannot
 reach. The launcher answers DNS on an address of the bridge instead and forwards every query,
-over UDP and TCP, to the resolvers of the container's resolv.conf."""
+over UDP and TCP, to the resolvers of the container's resolv.conf. A query that fails is
+dropped, as a lost UDP packet would be; the proxy itself goes on for the VM's lifetime."""
 
 from __future__ import annotations
 
@@ -26,7 +27,12 @@ def nameservers(resolv_conf: str) -> list[str]:
 
 
 def needs_proxy(resolv_conf: str) -> bool:
-    return any(server.startswith("127.") for server in nameservers(resolv_conf))
+    return loopback_nameserver(resolv_conf) is not None
+
+
+def loopback_nameserver(resolv_conf: str) -> str | None:
+    """The first resolver on the container's loopback, which the VM cannot reach."""
+    return next((server for server in nameservers(resolv_conf) if server.startswith("127.")), None)
 
 
 def for_vm(resolv_conf: str, proxy: str) -> str:
@@ -44,16 +50,17 @@ def for_vm(resolv_conf: str, proxy: str) -> str:
 
 
 class DnsProxy:
-    def __init__(self, listen: str, upstream: str):
+    def __init__(self, listen: str, upstream: str, port: int = PORT):
         self.listen = listen
         self.upstream = upstream
+        self.port = port
 
     def start(self) -> None:
         udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        udp.bind((self.listen, PORT))
+        udp.bind((self.listen, self.port))
         tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        tcp.bind((self.listen, PORT))
+        tcp.bind((self.listen, self.port))
         tcp.listen(16)
         threading.Thread(target=self._serve_udp, args=(udp,), daemon=True, name="dns-udp").start()
         threading.Thread(target=self._serve_tcp, args=(tcp,), daemon=True, name="dns-tcp").start()
@@ -65,21 +72,31 @@ class DnsProxy:
         while True:
             for key, _events in selector.select(timeout=1.0):
                 if key.data is None:
-                    query, client = listener.recvfrom(MAX_UDP)
-                    upstream = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                    upstream.sendto(query, (self.upstream, PORT))
-                    selector.register(upstream, selectors.EVENT_READ, client)
-                    pending[upstream] = (client, time.monotonic() + UDP_TIMEOUT)
-                else:
-                    upstream = key.fileobj
-                    try:
-                        listener.sendto(upstream.recv(MAX_UDP), key.data)
-                    except OSError as error:
-                        LOG.debug("dns: dropped an answer: %s", error)
-                    self._forget(selector, pending, upstream)
+                    self._forward_udp(listener, selector, pending)
+                    continue
+                upstream = key.fileobj
+                try:
+                    listener.sendto(upstream.recv(MAX_UDP), key.data)
+                except OSError as error:
+                    LOG.debug("dns: dropped an answer: %s", error)
+                self._forget(selector, pending, upstream)
             now = time.monotonic()
             for upstream in [s for s, waiting in pending.items() if waiting[1] < now]:
                 self._forget(selector, pending, upstream)
+
+    def _forward_udp(self, listener: socket.socket, selector: selectors.BaseSelector, pending: dict) -> None:
+        upstream = None
+        try:
+            query, client = listener.recvfrom(MAX_UDP)
+            upstream = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            upstream.sendto(query, (self.upstream, self.port))
+        except OSError as error:
+            LOG.debug("dns: dropped a query: %s", error)
+            if upstream is not None:
+                upstream.close()
+            return
+        selector.register(upstream, selectors.EVENT_READ, client)
+        pending[upstream] = (client, time.monotonic() + UDP_TIMEOUT)
 
     @staticmethod
     def _forget(selector: selectors.BaseSelector, pending: dict, upstream: socket.socket) -> None:
@@ -89,12 +106,16 @@ class DnsProxy:
 
     def _serve_tcp(self, listener: socket.socket) -> None:
         while True:
-            client, _address = listener.accept()
+            try:
+                client, _address = listener.accept()
+            except OSError as error:
+                LOG.debug("dns: a connection failed: %s", error)
+                continue
             threading.Thread(target=self._relay_tcp, args=(client,), daemon=True).start()
 
     def _relay_tcp(self, client: socket.socket) -> None:
         try:
-            upstream = socket.create_connection((self.upstream, PORT), timeout=UDP_TIMEOUT)
+            upstream = socket.create_connection((self.upstream, self.port), timeout=UDP_TIMEOUT)
         except OSError:
             client.close()
             return
@@ -102,12 +123,15 @@ class DnsProxy:
             selector = selectors.DefaultSelector()
             selector.register(client, selectors.EVENT_READ, upstream)
             selector.register(upstream, selectors.EVENT_READ, client)
-            while True:
-                events = selector.select(timeout=30)
-                if not events:
-                    return
-                for key, _events in events:
-                    data = key.fileobj.recv(MAX_UDP)
-                    if not data:
+            try:
+                while True:
+                    events = selector.select(timeout=30)
+                    if not events:
                         return
-                    key.data.sendall(data)
+                    for key, _events in events:
+                        data = key.fileobj.recv(MAX_UDP)
+                        if not data:
+                            return
+                        key.data.sendall(data)
+            except OSError as error:
+                LOG.debug("dns: a connection ended: %s", error)

@@ -1,79 +1,84 @@
 """`docker exec` sessions: the launcher accepts exec clients on a socket only root in the
 container can reach, gives each a session number on the channel to the VM, and passes frames
-between them."""
+between them without blocking. The client and the guest credit each other's streams, so a client
+that does not read its output holds back its own session only."""
 
 from __future__ import annotations
 
 import os
-import selectors
 import signal
 import socket
-import typing as t
 
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core import layout
 from runcvm import protocol
+from runcvm.relay import FrameChannel, Loop
 
-EXEC_SOCKET = "/.runcvm/exec.sock"
 # Frames an exec client may send; anything else ends its session.
-FROM_CLIENT = (protocol.START, protocol.STDIN, protocol.SIGNAL, protocol.RESIZE)
+FROM_CLIENT = (protocol.START, protocol.STDIN, protocol.SIGNAL, protocol.RESIZE, protocol.CREDIT)
 FINAL = (protocol.EXIT, protocol.ERROR)
 
 
 class ExecServer:
-    def __init__(self, selector: selectors.BaseSelector, send: t.Callable[[bytes], None]):
-        self.selector = selector
-        self.send = send
-        self.clients: dict[int, socket.socket] = {}
-        self.decoders: dict[int, protocol.Decoder] = {}
+    def __init__(self, loop: Loop, vm: FrameChannel, path: str = layout.EXEC_SOCKET):
+        self.loop = loop
+        self.vm = vm
+        self.path = path
+        self.clients: dict[int, FrameChannel] = {}
         self.next_session = 1
 
     def listen(self) -> None:
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         previous = os.umask(0o077)
         try:
-            listener.bind(EXEC_SOCKET)
+            listener.bind(self.path)
         finally:
             os.umask(previous)
         listener.listen(64)
-        self.selector.register(listener, selectors.EVENT_READ, ("exec-listen", None))
+        listener.setblocking(False)
+        self.loop.set_reader(listener.fileno(), lambda: self._accept(listener))
 
-    def accept(self, listener: socket.socket) -> None:
-        client, _address = listener.accept()
+    def _accept(self, listener: socket.socket) -> None:
+        try:
+            connection, _address = listener.accept()
+        except BlockingIOError:
+            return
         session = self.next_session
         self.next_session += 1
+        # The channel owns the descriptor from now on.
+        client = FrameChannel(self.loop, connection.detach(), lambda kind, _number, payload: self._from_client(
+            session, kind, payload), lambda: self._client_gone(session))
         self.clients[session] = client
-        self.decoders[session] = protocol.Decoder()
-        self.selector.register(client, selectors.EVENT_READ, ("exec", session))
+        client.start()
 
-    def from_client(self, session: int) -> None:
-        client = self.clients[session]
-        try:
-            data = client.recv(1 << 16)
-        except OSError:
-            data = b""
-        if not data:
-            # The exec client is gone (killed, or docker exec interrupted): end its process.
-            self.send(protocol.encode_json(protocol.SIGNAL, session, {"signal": int(signal.SIGKILL)}))
-            self._close(session)
+    def _from_client(self, session: int, kind: int, payload: bytes) -> None:
+        if session not in self.clients:
             return
-        for kind, _number, payload in self.decoders[session].feed(data):
-            if kind in FROM_CLIENT:
-                self.send(protocol.encode(kind, session, payload))
+        if kind not in FROM_CLIENT:
+            self._client_gone(session)
+            return
+        self.vm.send(kind, session, payload)
+        self.clients[session].feed(self.vm.writer)
+
+    def _client_gone(self, session: int) -> None:
+        """The exec client is gone (killed, or docker exec interrupted): end its process."""
+        if self._close(session):
+            self.vm.send_json(protocol.SIGNAL, session, {"signal": int(signal.SIGKILL)})
 
     def to_client(self, kind: int, session: int, payload: bytes) -> None:
         client = self.clients.get(session)
         if client is None:
             return
-        try:
-            client.sendall(protocol.encode(kind, 0, payload))
-        except OSError:
-            self._close(session)
-            return
+        client.send(kind, 0, payload)
         if kind in FINAL:
-            self._close(session)
+            # Closed once the client has every byte, so that nothing of its output is lost.
+            client.stop()
+            client.writer.when_drained(lambda: self._close(session))
 
-    def _close(self, session: int) -> None:
+    def _close(self, session: int) -> bool:
         client = self.clients.pop(session, None)
-        self.decoders.pop(session, None)
-        if client is not None:
-            self.selector.unregister(client)
-            client.close()
+        if client is None:
+            return False
+        client.stop()
+        client.writer.close()
+        os.close(client.fd)
+        return True

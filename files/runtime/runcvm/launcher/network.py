@@ -17,57 +17,28 @@ import typing as t
 
 from pyroute2 import IPRoute, NetlinkError
 
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core.layout import VM_MAC_PREFIX
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core.plan import DEFAULT_ROUTE, Interface, Network, Route
 from runcvm.namespaces import namespace_id
 
 RT_TABLE_MAIN = 254
 RT_SCOPE_LINK = 253
-VM_MAC_PREFIX = "52:54:00"
 # The address the VM sends DNS queries to when the container's resolver is on its loopback
 # (Docker's embedded DNS at 127.0.0.11): the launcher answers there, on the bridge, and forwards.
-DNS_PROXY_ADDRESS = "169.254.169.254"
+# It is link-local from the block RFC 3927 keeps out of automatic use (169.254.0.0/24), so it is
+# neither a peer's address nor the clouds' metadata service (169.254.169.254), which the VM reaches.
+DNS_PROXY_ADDRESS = "169.254.0.53"
 
 
 class NetworkError(Exception):
     pass
 
 
-@dataclasses.dataclass
-class Interface:
-    name: str
-    mac: str           # the VM NIC's
-    mtu: int
-    addresses: list[str]
-    tap: str
-    bridge: str
-
-
-@dataclasses.dataclass
-class Route:
-    destination: str   # CIDR; 0.0.0.0/0 is the default route
-    gateway: str | None
-    interface: str
-
-
-@dataclasses.dataclass
-class NetState:
-    interfaces: list[Interface]
-    routes: list[Route]
-    dns_proxy: str | None = None
-
-    def to_json(self) -> dict[str, t.Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_json(cls, raw: dict[str, t.Any]) -> NetState:
-        return cls([Interface(**i) for i in raw["interfaces"]], [Route(**r) for r in raw["routes"]],
-                   raw.get("dns_proxy"))
-
-
 def vm_mac(container_mac: str) -> str:
     return ":".join([VM_MAC_PREFIX, *container_mac.split(":")[3:]])
 
 
-def capture(ipr: IPRoute) -> NetState:
+def capture(ipr: IPRoute) -> Network:
     """The container's interfaces (all but loopback) and its routes, as Docker set them up."""
     interfaces, names = [], {}
     for link in ipr.get_links():
@@ -75,8 +46,8 @@ def capture(ipr: IPRoute) -> NetState:
         if name == "lo" or link.get_attr("IFLA_ADDRESS") is None:
             continue
         names[link["index"]] = name
-        addresses = [f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}"
-                     for a in ipr.get_addr(family=socket.AF_INET, index=link["index"])]
+        addresses = tuple(f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}"
+                          for a in ipr.get_addr(family=socket.AF_INET, index=link["index"]))
         interfaces.append(Interface(name, vm_mac(link.get_attr("IFLA_ADDRESS")), link.get_attr("IFLA_MTU"),
                                     addresses, tap=f"tap-{name}"[:15], bridge=f"br-{name}"[:15]))
     routes = []
@@ -86,19 +57,21 @@ def capture(ipr: IPRoute) -> NetState:
             continue  # the subnet routes come back with the addresses
         destination = f"{route.get_attr('RTA_DST') or '0.0.0.0'}/{route['dst_len']}"
         routes.append(Route(destination, route.get_attr("RTA_GATEWAY"), interface))
-    return NetState(interfaces, routes)
+    return Network(tuple(interfaces), tuple(routes))
 
 
-def transplant(ipr: IPRoute, state: NetState, with_dns_proxy: bool) -> None:
-    """Move every interface's addresses to the VM side: bridge + tap per interface."""
-    for interface in state.interfaces:
+def transplant(ipr: IPRoute, network: Network, with_dns_proxy: bool) -> Network:
+    """Move every interface's addresses to the VM side: bridge + tap per interface. With
+    `with_dns_proxy`, the DNS proxy's address goes on the bridge of the interface with the default
+    route (or the first), and the returned Network says which."""
+    for interface in network.interfaces:
         (index,) = ipr.link_lookup(ifname=interface.name) or [None]
         if index is None:
             raise NetworkError(f"interface {interface.name} vanished while the VM was being set up")
         for address in interface.addresses:
-            network = ipaddress.ip_interface(address)
-            _ignore(errno.EADDRNOTAVAIL, ipr.addr, "del", index=index, address=str(network.ip),
-                    prefixlen=network.network.prefixlen)
+            ip_interface = ipaddress.ip_interface(address)
+            _ignore(errno.EADDRNOTAVAIL, ipr.addr, "del", index=index, address=str(ip_interface.ip),
+                    prefixlen=ip_interface.network.prefixlen)
         ipr.link("add", ifname=interface.bridge, kind="bridge", br_stp_state=0, br_forward_delay=0,
                  br_ageing_time=0)
         (bridge,) = ipr.link_lookup(ifname=interface.bridge)
@@ -108,17 +81,17 @@ def transplant(ipr: IPRoute, state: NetState, with_dns_proxy: bool) -> None:
         for port in (index, tap):
             ipr.link("set", index=port, master=bridge, mtu=interface.mtu, state="up")
         ipr.link("set", index=bridge, state="up")
-    gateway = next((route.interface for route in state.routes if route.destination == "0.0.0.0/0"), None)
-    proxy_interface = gateway or (state.interfaces[0].name if state.interfaces else None)
-    if with_dns_proxy and proxy_interface:
-        bridge_name = next(i.bridge for i in state.interfaces if i.name == proxy_interface)
-        (bridge,) = ipr.link_lookup(ifname=bridge_name)
-        ipr.addr("add", index=bridge, address=DNS_PROXY_ADDRESS, prefixlen=32)
-        # Answers to the VM leave through the bridge: the container has no other route to it now.
-        for address in next(i for i in state.interfaces if i.name == proxy_interface).addresses:
-            ipr.route("add", dst=str(ipaddress.ip_interface(address).ip), dst_len=32, oif=bridge,
-                      scope=RT_SCOPE_LINK)
-        state.dns_proxy = DNS_PROXY_ADDRESS
+    gateway = next((route.interface for route in network.routes if route.destination == DEFAULT_ROUTE), None)
+    proxied = next((i for i in network.interfaces if i.name == gateway), None) or \
+        (network.interfaces[0] if network.interfaces else None)
+    if not with_dns_proxy or proxied is None:
+        return network
+    (bridge,) = ipr.link_lookup(ifname=proxied.bridge)
+    ipr.addr("add", index=bridge, address=DNS_PROXY_ADDRESS, prefixlen=32)
+    # Answers to the VM leave through the bridge: the container has no other route to it now.
+    for address in proxied.addresses:
+        ipr.route("add", dst=str(ipaddress.ip_interface(address).ip), dst_len=32, oif=bridge, scope=RT_SCOPE_LINK)
+    return dataclasses.replace(network, dns_proxy=DNS_PROXY_ADDRESS, dns_proxy_interface=proxied.name)
 
 
 def _ignore(code: int, call: t.Callable[..., t.Any], *args: t.Any, **kwargs: t.Any) -> None:
@@ -140,11 +113,9 @@ def check_own_namespace(host_namespace: str | None) -> None:
                            "untouched: RunCVM needs a network namespace of the container's own")
 
 
-def hand_over(with_dns_proxy: bool, host_namespace: str | None) -> NetState:
+def hand_over(with_dns_proxy: bool, host_namespace: str | None) -> Network:
     """Capture the container's network and move it to the VM's side; say what the VM must set.
     `host_namespace` (from namespace_id) is the one namespace never to touch."""
     check_own_namespace(host_namespace)
     with IPRoute() as ipr:
-        state = capture(ipr)
-        transplant(ipr, state, with_dns_proxy)
-    return state
+        return transplant(ipr, capture(ipr), with_dns_proxy)

@@ -1,15 +1,16 @@
-"""The QEMU command line of a container's VM."""
+"""The command lines of a container's VM: QEMU, and virtiofsd serving it the root filesystem."""
 
 from __future__ import annotations
 
 import dataclasses
 
-from runcvm.protocol import PORT_NAME
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core import layout
 
-GUEST_DIR = "/.runcvm/guest"
-GUEST_INIT = f"{GUEST_DIR}/runtime/runcvm-init"
 # TCG's translation cache; QEMU's default (up to 1 GiB) would not fit the container's overhead.
 TCG_CACHE_MIB = 64
+# QEMU's own seccomp filter: no obsolete system calls, no setuid or new privileges, no new
+# processes, no scheduler or memory-policy changes. A guest that escaped into QEMU can do none.
+SANDBOX = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,8 +22,6 @@ class Vm:
     initrd: str
     root_arguments: str
     taps: tuple[tuple[str, str], ...]  # (tap device, VM MAC)
-    virtiofs_socket: str
-    agent_socket: str
     console: str                     # where the serial console goes: a file, or /proc/self/fd/2
     kernel_append: str = ""
     kernel_debug: bool = False
@@ -31,7 +30,7 @@ class Vm:
 
 def kernel_command_line(vm: Vm) -> str:
     verbosity = "loglevel=7" if vm.kernel_debug else "quiet loglevel=0"
-    parts = ["console=ttyS0", vm.root_arguments, "rw", f"init={GUEST_INIT}", "panic=-1", verbosity,
+    parts = ["console=ttyS0", vm.root_arguments, "rw", f"init={layout.GUEST_INIT}", "panic=-1", verbosity,
              vm.kernel_append]
     return " ".join(part for part in parts if part)
 
@@ -39,17 +38,17 @@ def kernel_command_line(vm: Vm) -> str:
 def command(vm: Vm) -> list[str]:
     accelerator = "kvm" if vm.accelerator == "kvm" else f"tcg,tb-size={TCG_CACHE_MIB}"
     args = [
-        f"{GUEST_DIR}/bin/qemu-system-x86_64", "-L", f"{GUEST_DIR}/share/qemu",
+        f"{layout.GUEST_DIR}/bin/qemu-system-x86_64", "-L", f"{layout.GUEST_DIR}/share/qemu",
         "-M", "q35", "-accel", accelerator, "-cpu", "host" if vm.accelerator == "kvm" else "max",
         "-m", f"{vm.memory_mib}M", "-smp", str(vm.cpus),
-        "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+        "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-sandbox", SANDBOX,
         # vhost-user needs the guest's memory shared with virtiofsd.
         "-object", f"memory-backend-memfd,id=mem,size={vm.memory_mib}M,share=on", "-numa", "node,memdev=mem",
-        "-chardev", f"socket,id=rootfs,path={vm.virtiofs_socket}",
-        "-device", "vhost-user-fs-pci,chardev=rootfs,tag=runcvmfs",
+        "-chardev", f"socket,id=rootfs,path={layout.VIRTIOFS_SOCKET}",
+        "-device", f"vhost-user-fs-pci,chardev=rootfs,tag={layout.VIRTIOFS_TAG}",
         "-device", "virtio-serial-pci,id=ports",
-        "-chardev", f"socket,id=agent,path={vm.agent_socket},server=on,wait=off",
-        "-device", f"virtserialport,bus=ports.0,chardev=agent,name={PORT_NAME}",
+        "-chardev", f"socket,id=agent,path={layout.AGENT_SOCKET},server=on,wait=off",
+        "-device", f"virtserialport,bus=ports.0,chardev=agent,name={layout.AGENT_PORT_NAME}",
         "-device", "virtio-rng-pci",
         "-serial", f"file:{vm.console}",
     ]
@@ -61,3 +60,9 @@ def command(vm: Vm) -> list[str]:
                  "-device", f"virtio-blk-pci,drive=disk{index},serial={serial}"]
     args += ["-kernel", vm.kernel, "-initrd", vm.initrd, "-append", kernel_command_line(vm)]
     return args
+
+
+def virtiofsd_command(cache: str) -> list[str]:
+    """virtiofsd serving the container's root, as the launcher sees it, with `cache` (RUNCVM_VIRTIOFSD_CACHE)."""
+    return [f"{layout.GUEST_DIR}/bin/virtiofsd", f"--socket-path={layout.VIRTIOFS_SOCKET}", f"--shared-dir={layout.VM_ROOT}",
+            "--sandbox=chroot", "--announce-submounts", f"--cache={cache}", "--log-level=error"]

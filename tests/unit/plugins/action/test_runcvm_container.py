@@ -6,7 +6,7 @@ import pytest
 from ansible.errors import AnsibleActionFail
 
 from ansible_collections.runcvm.runcvm.plugins.action.runcvm_container import (
-    docker_container_arguments, split_arguments, vm_sizing_change,
+    docker_container_arguments, guest_answered, split_arguments, vm_sizing_change,
 )
 
 
@@ -69,3 +69,14 @@ def test_memory_and_cpus_changes_recreate_because_they_size_the_vm(host_config, 
 
 def test_a_container_that_does_not_exist_yet_needs_no_recreation():
     assert vm_sizing_change(None, {"memory": "1g"}) is None
+
+
+@pytest.mark.parametrize("result, answered", [
+    ({"rc": 0, "stderr": ""}, True),
+    ({"rc": 127, "stderr": 'exec: "true": executable file not found in $PATH'}, True),
+    ({"rc": 126, "stderr": 'exec: "true": permission denied'}, True),
+    ({"rc": 126, "stderr": "runcvm: the VM is not up after 60 s; try docker exec again"}, False),
+    ({"rc": 1, "msg": "Error: No such container: web"}, False),
+])
+def test_wait_counts_only_answers_from_the_guest(result, answered):
+    assert guest_answered(result) is answered

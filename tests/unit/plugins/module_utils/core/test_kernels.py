@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.runcvm.runcvm.plugins.module_utils._kernel_select import (
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core.kernels import (
     KernelSelectionError, installed_kernels, os_release_id, select_kernel, version_sort_key,
 )
 

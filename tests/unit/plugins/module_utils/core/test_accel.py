@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.runcvm.runcvm.plugins.module_utils._accel import (
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core.accel import (
     AcceleratorError, KvmStatus, assess_kvm, choose_accelerator, probe_device, read_cpu_flags,
 )
 

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-import pytest
+import pathlib
+import re
 
-from ansible_collections.runcvm.runcvm.plugins.module_utils._vm_options import (
-    Disk, OptionError, Options, parse, render, workload_env,
+import pytest
+import yaml
+
+from ansible_collections.runcvm.runcvm.plugins.doc_fragments import vm_options
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core.options import (
+    BY_VARIABLE, FIRST_VERSION, OPTIONS, Disk, OptionError, Options, argument_spec, from_task, parse, render,
+    workload_env,
 )
+
+README = pathlib.Path(__file__).parents[5] / "README.md"
 
 
 def test_defaults_and_values():
@@ -74,3 +82,64 @@ def test_render_refuses_what_the_runtime_would():
 
 def test_workload_env_drops_runcvm_variables_and_keeps_order():
     assert workload_env(["B=1", "RUNCVM_ACCEL=tcg", "A=2", "RUNCVM_HANDOFF={}"]) == ["B=1", "A=2"]
+
+
+def test_timing_is_an_option_like_the_others():
+    assert render(Options(timing=True)) == {"RUNCVM_TIMING": "1"}
+    assert parse({"RUNCVM_TIMING": "yes"}).timing is True
+
+
+def test_task_arguments_become_the_same_options():
+    arguments = {**{option.name: option.default for option in OPTIONS}, "disks": [
+        {"src": "/disks/a.img", "dst": "/data/", "fs": "ext4", "size": "1G"}], "kernel": "", "timing": True}
+    assert from_task(arguments) == Options(disks=(Disk("/disks/a.img", "/data", "ext4", "1G"),), timing=True)
+    with pytest.raises(OptionError, match="mounts two disks at /data"):
+        from_task({**arguments, "disks": arguments["disks"] * 2})
+
+
+def test_the_argument_spec_comes_from_the_table():
+    spec = argument_spec()
+    assert sorted(spec) == sorted(option.name for option in OPTIONS)
+    assert spec["accel"] == {"type": "str", "default": "auto", "choices": ["auto", "kvm", "tcg"]}
+    assert spec["kernel"] == {"type": "str"} and spec["kernel_debug"] == {"type": "bool", "default": False}
+    assert spec["disks"]["options"]["fs"]["choices"] == ["ext4", "ext3", "ext2"]
+
+
+def fragment_options():
+    return yaml.safe_load(vm_options.ModuleDocFragment.DOCUMENTATION)["options"]
+
+
+@pytest.mark.parametrize("option", OPTIONS, ids=lambda option: option.name)
+def test_the_modules_documentation_agrees_with_the_table(option):
+    documented = fragment_options()[option.name]
+    spec = argument_spec()[option.name]
+    assert documented["type"] == spec["type"]
+    assert documented.get("choices") == spec.get("choices")
+    assert documented.get("default") == spec.get("default")
+    assert documented.get("version_added") == (None if option.since == FIRST_VERSION else option.since)
+    assert f"C({option.variable})" in " ".join(documented["description"] if isinstance(
+        documented["description"], list) else [documented["description"]])
+    if option.name == "disks":
+        assert {name: {key: value for key, value in sub.items() if key != "description"}
+                for name, sub in documented["suboptions"].items()} == spec["options"]
+
+
+def test_the_module_documents_no_option_the_table_lacks():
+    assert sorted(fragment_options()) == sorted(option.name for option in OPTIONS)
+
+
+def readme_rows():
+    rows = {}
+    for line in README.read_text(encoding="utf-8").splitlines():
+        # The first cell may hold escaped bars: `RUNCVM_ACCEL=auto\|kvm\|tcg`.
+        match = re.match(r"^\| `(RUNCVM_[A-Z_]+)(?:[^|\\]|\\\|)*\| (.*) \|$", line)
+        if match:
+            rows[match.group(1)] = match.group(2)
+    return rows
+
+
+def test_the_readme_lists_every_option_in_the_tables_words():
+    rows = readme_rows()
+    assert sorted(rows) == sorted(BY_VARIABLE)
+    for option in OPTIONS:
+        assert option.doc in rows[option.variable], option.variable

@@ -1,8 +1,8 @@
 # Copyright: RunCVM for Ansible developers
 # Apache License 2.0 (see LICENSE)
 #
-# Note that this module util is **PRIVATE** to the collection. It is shared by the modules and
-# the runtime payload; no Ansible imports here.
+# Note that this module util is **PRIVATE** to the collection. It is part of the core shared by
+# the modules and the runtime payload: standard library imports only.
 """Which kernel a container's VM boots.
 
 RUNCVM_KERNEL=<dist>[/<version>] picks an installed RunCVM kernel. Otherwise an image whose
@@ -18,20 +18,22 @@ import os
 import re
 import typing as t
 
-KERNELS_DIR = "/opt/runcvm/kernels"
-GUEST_KERNELS_DIR = "/.runcvm/guest/kernels"
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core.layout import (
+    GUEST_KERNELS_DIR, KERNELS_DIR, VIRTIOFS_TAG,
+)
+
 DEFAULT_DISTRIBUTION = "debian"
 LATEST = "latest"
 REQUEST_PATTERN = re.compile(r"^[a-z]+(/[^/]+)?$")
 
-_DEBIAN_ROOT = "rootfstype=virtiofs root=runcvmfs noresume net.ifnames=1"
+_DEBIAN_ROOT = f"rootfstype=virtiofs root={VIRTIOFS_TAG} noresume net.ifnames=1"
 # Kernel command-line arguments that make each distribution's initramfs mount the virtiofs root.
 ROOT_ARGUMENTS = {
     "debian": _DEBIAN_ROOT,
     "ubuntu": _DEBIAN_ROOT,
-    "ol": "root=virtiofs:runcvmfs noresume net.ifnames=1",
-    "alpine": "rootfstype=virtiofs root=runcvmfs resume=",
-    "openwrt": "rootfstype=virtiofs root=runcvmfs resume=",
+    "ol": f"root=virtiofs:{VIRTIOFS_TAG} noresume net.ifnames=1",
+    "alpine": f"rootfstype=virtiofs root={VIRTIOFS_TAG} resume=",
+    "openwrt": f"rootfstype=virtiofs root={VIRTIOFS_TAG} resume=",
 }
 # Where each distribution's images keep their own kernel and initramfs.
 IN_IMAGE_KERNELS = {

@@ -1,8 +1,8 @@
 # Copyright: RunCVM for Ansible developers
 # Apache License 2.0 (see LICENSE)
 #
-# Note that this module util is **PRIVATE** to the collection. It is shared by the modules and
-# the runtime payload; no Ansible imports here.
+# Note that this module util is **PRIVATE** to the collection. It is part of the core shared by
+# the modules and the runtime payload: standard library imports only.
 """Which accelerator QEMU uses: KVM where it can boot a stock kernel, otherwise TCG."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import dataclasses
 import os
 import typing as t
 
-KVM_DEVICE = "/dev/kvm"
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core.layout import KVM_DEVICE
+
 CPUINFO = "/proc/cpuinfo"
 ACCELERATORS = ("auto", "kvm", "tcg")
 # Hardware virtualisation flags. A /dev/kvm without them (a paravirtual one such as kvm_pvm)

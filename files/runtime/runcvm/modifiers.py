@@ -1,0 +1,243 @@
+"""Rewrites a container's OCI config.json at create so that its first process is RunCVM's launcher,
+and decides, once, everything about the VM: the plan the launcher reads.
+
+Each modifier handles one concern: it edits the spec and records what it decided in the plan's
+fields. `rewrite` runs them in order and returns the VmPlan; the wrapper writes it to the bundle,
+and the spec bind-mounts it read-only at layout.PLAN_FILE, where only the launcher sees it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import typing as t
+
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core import layout, plan
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core import options as runcvm_options
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core.accel import (
+    AcceleratorError, KvmStatus, choose_accelerator, host_kvm_status,
+)
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core.kernels import (
+    KernelSelectionError, installed_kernels, select_kernel,
+)
+from runcvm import image_root
+from runcvm.exec_spec import oci_process
+from runcvm.namespaces import namespace_id
+
+DOCKER_INITS = ("/sbin/docker-init", "/dev/init")
+# The plan's file in the bundle, bind-mounted at layout.PLAN_FILE.
+PLAN_NAME = "runcvm-plan.json"
+
+# The VM gets --memory, or this much without it; the container's cgroup gets the VM plus an
+# overhead for QEMU, virtiofsd and the launcher.
+DEFAULT_MEMORY_MIB = 512
+MEMORY_OVERHEAD_MIB = 256
+MINIMUM_MEMORY_MIB = 64
+# --pids-limit counts the VM's processes, inside it; the container's own limit leaves room for
+# QEMU's, virtiofsd's and the launcher's threads besides.
+PIDS_OVERHEAD = 256
+
+# What the launcher needs beyond Docker's default capabilities: network plumbing and device nodes.
+CAPABILITIES = ("CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_MKNOD", "CAP_AUDIT_WRITE", "CAP_SYS_CHROOT")
+DEVICES = ((layout.KVM_DEVICE, 10, 232), (layout.TUN_DEVICE, 10, 200))
+NETWORK_CHOICES = "use the default bridge network, a user-defined network (--network NAME) or --network=none"
+
+
+class SpecError(Exception):
+    """The container cannot be made a VM; the message names the option and the fix."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Context:
+    """What the modifiers need besides the spec itself."""
+
+    bundle: str
+    payload_dir: str = layout.PAYLOAD_DIR
+    kvm_status: t.Callable[[], KvmStatus] = host_kvm_status
+    # The runtime runs in the network namespace dockerd gives --network=host: the host's.
+    host_network_namespace: t.Callable[[], str | None] = namespace_id
+
+    @property
+    def kernels_dir(self) -> str:
+        return os.path.join(self.payload_dir, layout.KERNELS_SUBDIR)
+
+    @property
+    def plan_path(self) -> str:
+        return os.path.join(self.bundle, PLAN_NAME)
+
+    def root(self, spec: dict) -> str:
+        return os.path.join(self.bundle, spec["root"]["path"])
+
+
+# A modifier edits the spec and sets the plan fields it decides; later ones may read earlier ones'.
+Modifier = t.Callable[[dict, Context, dict], None]
+
+
+def options(spec: dict, context: Context, fields: dict) -> None:
+    """Parse the RUNCVM_* options and choose the accelerator, refusing bad values now so that
+    `docker run` names them; that includes asking for KVM where it cannot boot a stock kernel."""
+    try:
+        fields["options"] = runcvm_options.parse(runcvm_options.env_dict(spec["process"].get("env") or []))
+        accelerator = choose_accelerator(fields["options"].accel, context.kvm_status())
+    except (runcvm_options.OptionError, AcceleratorError) as error:
+        raise SpecError(str(error)) from error
+    fields["accelerator"] = accelerator.name
+    unasked_tcg = accelerator.name == "tcg" and fields["options"].accel != "tcg"
+    fields["accelerator_warning"] = f"warning: {accelerator.reason}" if unasked_tcg else None
+
+
+def network_namespace(spec: dict, context: Context, fields: dict) -> None:
+    """Refuse a container without a network namespace of its own: the launcher moves its addresses
+    and interfaces to the VM, which would take them from the host (--network=host) or from another
+    container or pod (--network=container:...). The host's namespace goes in the plan, and the
+    launcher checks it again before it touches anything."""
+    host = context.host_network_namespace()
+    network = next((ns for ns in spec.get("linux", {}).get("namespaces") or [] if ns.get("type") == "network"), None)
+    joined = network.get("path") if network else None
+    if network is None or (joined and namespace_id(joined) == host):
+        raise SpecError("--network=host is not supported by RunCVM: the VM takes over the addresses and "
+                        f"interfaces of the container's network namespace, and this one is the host's; {NETWORK_CHOICES}")
+    if joined:
+        raise SpecError(f"the container joins another network namespace ({joined}: --network=container:... or a "
+                        "pod's), which RunCVM does not support: the VM takes over the addresses and interfaces of "
+                        f"the container's network namespace, so it needs one of its own; {NETWORK_CHOICES}")
+    fields["host_network_namespace"] = host or ""
+
+
+def workload(spec: dict, context: Context, fields: dict) -> None:
+    """The launcher runs first, as root; the original process, with its user, goes to the VM.
+    Docker's --init is dropped: RunCVM's guest init reaps and forwards signals itself."""
+    process = spec["process"]
+    args = process["args"]
+    if args[0] in DOCKER_INITS:
+        spec["mounts"] = [m for m in spec["mounts"] if m["destination"] != args[0]]
+        args = args[2:] if args[1:2] == ["--"] else args[1:]
+    fields["workload"] = oci_process(process, args)
+    process["args"] = [layout.LAUNCHER]
+    process["user"] = {"uid": 0, "gid": 0}
+
+
+def mounts(spec: dict, context: Context, fields: dict) -> None:
+    """The VM's root is the container's root seen at /vm, with every bind mount but /disks under
+    it; tmpfs mounts are made by the VM itself. The order matters: runc mounts in array order,
+    and the /vm rbind carries /.runcvm and /.runcvm/guest into the VM's view, but not /run."""
+    tmpfs, kept = [], []
+    for mount in spec["mounts"]:
+        destination = mount["destination"]
+        if mount.get("type") == "tmpfs" and not _under(destination, "/dev"):
+            options = tuple(o for o in mount.get("options", []) if o not in ("rprivate", "private"))
+            tmpfs.append(plan.Tmpfs(destination, options))
+            continue
+        if mount.get("type") == "bind" and not _under(destination, layout.DISKS_DIR):
+            mount = {**mount, "destination": layout.VM_ROOT + destination}
+        kept.append(mount)
+    fields["tmpfs"] = tuple(tmpfs)
+    spec["mounts"] = [
+        {"destination": layout.STATE_DIR, "type": "tmpfs", "source": "runcvm",
+         "options": ["nosuid", "nodev", "size=16m", "mode=700"]},
+        {"destination": layout.GUEST_DIR, "type": "bind", "source": context.payload_dir,
+         "options": ["rbind", "rprivate", "ro"]},
+        {"destination": layout.VM_ROOT, "type": "bind", "source": context.root(spec),
+         "options": ["rbind", "rprivate", "rw"]},
+        *kept,
+        {"destination": "/run", "type": "tmpfs", "source": "run",
+         "options": ["nosuid", "nodev", "size=16m", "mode=755"]},
+        {"destination": layout.PLAN_FILE, "type": "bind", "source": context.plan_path,
+         "options": ["bind", "rprivate", "ro"]},
+    ]
+
+
+def _under(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(directory + "/")
+
+
+def devices(spec: dict, context: Context, fields: dict) -> None:
+    linux = spec.setdefault("linux", {})
+    nodes = linux.setdefault("devices", [])
+    rules = linux.setdefault("resources", {}).setdefault("devices", [])
+    for path, major, minor in DEVICES:
+        if not any(node.get("path") == path for node in nodes):
+            nodes.append({"path": path, "type": "c", "major": major, "minor": minor, "fileMode": 0o20666,
+                          "uid": 0, "gid": 0})
+        rule = {"allow": True, "type": "c", "major": major, "minor": minor, "access": "rwm"}
+        if rule not in rules:
+            rules.append(rule)
+
+
+def capabilities(spec: dict, context: Context, fields: dict) -> None:
+    sets = spec["process"].setdefault("capabilities", {})
+    for name in ("bounding", "effective", "permitted"):
+        current = sets.setdefault(name, [])
+        current.extend(cap for cap in CAPABILITIES if cap not in current)
+
+
+def seccomp(spec: dict, context: Context, fields: dict) -> None:
+    """QEMU and virtiofsd need system calls Docker's default profile refuses."""
+    spec.get("linux", {}).pop("seccomp", None)
+
+
+def memory(spec: dict, context: Context, fields: dict) -> None:
+    limits = spec.setdefault("linux", {}).setdefault("resources", {}).setdefault("memory", {})
+    limit = limits.get("limit")
+    vm_mib = DEFAULT_MEMORY_MIB if not limit or limit < 0 else limit // 2**20
+    if vm_mib < MINIMUM_MEMORY_MIB:
+        raise SpecError(f"--memory {limit // 2**20}m is too small for a VM: give it at least "
+                        f"--memory {MINIMUM_MEMORY_MIB}m")
+    new_limit = (vm_mib + MEMORY_OVERHEAD_MIB) * 2**20
+    swap = limits.get("swap")
+    if swap is not None and swap >= 0:
+        # Docker sets swap as memory plus swap; keep the swap part, so runc accepts the new limit.
+        limits["swap"] = new_limit + max(0, swap - (limit or 0)) if limit and limit > 0 else new_limit
+    limits["limit"] = new_limit
+    fields["memory_mib"] = vm_mib
+
+
+def cpus(spec: dict, context: Context, fields: dict) -> None:
+    """--cpus becomes that many vCPUs, rounded up; without it the VM gets every CPU the
+    container may use. The CPU quota stays, so the cgroup still caps QEMU."""
+    cpu = spec.get("linux", {}).get("resources", {}).get("cpu") or {}
+    quota, period = cpu.get("quota") or 0, cpu.get("period") or 0
+    fields["cpus"] = math.ceil(quota / period) if quota > 0 and period > 0 else None
+
+
+def pids(spec: dict, context: Context, fields: dict) -> None:
+    limits = spec.get("linux", {}).get("resources", {}).get("pids") or {}
+    limit = limits.get("limit") or 0
+    fields["pids_limit"] = limit if limit > 0 else None
+    if limit > 0:
+        limits["limit"] = limit + PIDS_OVERHEAD
+
+
+def kernel(spec: dict, context: Context, fields: dict) -> None:
+    root = context.root(spec)
+    try:
+        choice = select_kernel(fields["options"].kernel, image_root.read_os_release(root),
+                               lambda path: image_root.has_file(root, path), installed_kernels(context.kernels_dir),
+                               context.kernels_dir)
+    except KernelSelectionError as error:
+        raise SpecError(str(error)) from error
+    fields["kernel"] = plan.Kernel(kernel=choice.kernel, initrd=choice.initrd, root_arguments=choice.root_arguments,
+                                   source=choice.source, version=choice.version, note=choice.note)
+    if choice.modules:
+        spec["mounts"].append({"destination": f"{layout.VM_ROOT}/lib/modules/{choice.version}", "type": "bind",
+                               "source": os.path.join(context.kernels_dir, choice.modules),
+                               "options": ["rbind", "rprivate", "ro"]})
+
+
+MODIFIERS: tuple[Modifier, ...] = (options, network_namespace, workload, mounts, devices, capabilities, seccomp,
+                                   memory, cpus, pids, kernel)
+
+
+def rewritten(spec: dict) -> bool:
+    return spec["process"]["args"][:1] == [layout.LAUNCHER]
+
+
+def rewrite(spec: dict, context: Context, modifiers: t.Iterable[Modifier] = MODIFIERS) -> plan.VmPlan:
+    """Apply the modifiers to `spec` and return the plan they decided."""
+    if rewritten(spec):
+        raise SpecError("config.json already runs RunCVM's launcher")
+    fields: dict[str, t.Any] = {}
+    for modify in modifiers:
+        modify(spec, context, fields)
+    return plan.VmPlan(**fields)

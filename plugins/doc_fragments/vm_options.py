@@ -1,0 +1,73 @@
+# Copyright: RunCVM for Ansible developers
+# Apache License 2.0 (see LICENSE)
+"""The documentation of RunCVM's own options, the C(RUNCVM_*) variables, as modules take them.
+
+It must agree with the option table in plugins/module_utils/_core/options.py; a unit test checks."""
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:  # pylint: disable=too-few-public-methods
+    DOCUMENTATION = r"""
+options:
+  kernel:
+    description:
+      - The guest kernel, C(<dist>) or C(<dist>/<version>), from those the
+        R(runcvm.runcvm.kernels,ansible_collections.runcvm.runcvm.kernels_role) role installed
+        (C(RUNCVM_KERNEL)). Unset, an image with its own kernel boots it, and others boot the
+        default distribution's latest kernel.
+    type: str
+  kernel_append:
+    description: Extra kernel command-line arguments (C(RUNCVM_KERNEL_APPEND)).
+    type: str
+    default: ""
+  kernel_debug:
+    description: Show the VM's console (kernel and init messages) in the container's log (C(RUNCVM_KERNEL_DEBUG)).
+    type: bool
+    default: false
+  accel:
+    description:
+      - The accelerator (C(RUNCVM_ACCEL)). V(auto) uses KVM where it can boot a stock kernel and TCG
+        (software emulation) otherwise; V(kvm) fails the container's start where KVM is not usable.
+    type: str
+    choices: [auto, kvm, tcg]
+    default: auto
+  disks:
+    description:
+      - Block devices for the VM (C(RUNCVM_DISKS)), each backed by a file in the container.
+      - A backing file that does not exist yet is created sparse at O(disks[].size) and formatted
+        with O(disks[].fs), filled with what the image holds at O(disks[].dst); an existing one is
+        mounted as it is. Put backing files on a volume mounted at C(/disks), which stays in the
+        container, out of the VM's view, and keeps the data when the container is recreated.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      src:
+        description: The backing file's absolute path in the container, such as C(/disks/data.img).
+        type: str
+        required: true
+      dst:
+        description: Where the VM mounts the disk, an absolute path.
+        type: str
+        required: true
+      fs:
+        description: The filesystem to create.
+        type: str
+        choices: [ext4, ext3, ext2]
+        default: ext4
+      size:
+        description:
+          - The size of a backing file to create, in bytes or with a K, M, G or T suffix (such as
+            V(5G)). Needed when the file does not exist yet.
+        type: str
+  timing:
+    description: Print where the run's time went on stderr when it ends (C(RUNCVM_TIMING)), in the container's log.
+    type: bool
+    default: false
+  virtiofsd_cache:
+    description: virtiofsd's cache mode for the root filesystem (C(RUNCVM_VIRTIOFSD_CACHE)).
+    type: str
+    choices: [auto, always, never]
+    default: auto
+"""

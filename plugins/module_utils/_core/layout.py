@@ -1,0 +1,66 @@
+# Copyright: RunCVM for Ansible developers
+# Apache License 2.0 (see LICENSE)
+#
+# Note that this module util is **PRIVATE** to the collection. It is part of the core shared by
+# the modules and the runtime payload: standard library imports only.
+"""Every fixed path and name that more than one part of RunCVM knows: the runtime wrapper on the
+host, the launcher in the container, the guest init in the VM, the builders and the modules.
+
+Three views of one tree: the payload is installed on the host at PAYLOAD_DIR, bind-mounted
+read-only into each container at GUEST_DIR, and the container's root filesystem, which becomes the
+VM's, is seen by the launcher at VM_ROOT.
+"""
+
+from __future__ import annotations
+
+# The host.
+PAYLOAD_DIR = "/opt/runcvm"
+KVM_DEVICE = "/dev/kvm"
+TUN_DEVICE = "/dev/net/tun"
+KERNELS_SUBDIR = "kernels"
+KERNELS_DIR = f"{PAYLOAD_DIR}/{KERNELS_SUBDIR}"
+RUNTIME_NAME = "runcvm"
+RUNTIME_BINARY = f"{PAYLOAD_DIR}/bin/runcvm-runtime"
+
+# Inside the payload: RunCVM's own Python code, and the launcher, guest init and exec client that
+# the payload builder writes as small scripts starting ENTRY_POINTS[name].main.
+RUNTIME_SUBDIR = "runtime"
+ENTRY_POINTS = {
+    "runcvm-launcher": "runcvm.launcher.main",
+    "runcvm-init": "runcvm.guest.init",
+    "runcvm-exec": "runcvm.exec_client",
+}
+
+# The container, around the VM.
+STATE_DIR = "/.runcvm"                  # a small tmpfs, seen by the VM too: what the guest needs
+GUEST_DIR = f"{STATE_DIR}/guest"        # the payload
+GUEST_RUNTIME_DIR = f"{GUEST_DIR}/{RUNTIME_SUBDIR}"
+GUEST_KERNELS_DIR = f"{GUEST_DIR}/{KERNELS_SUBDIR}"
+GUEST_PYTHON = f"{GUEST_DIR}/bin/python3"
+BUSYBOX = f"{GUEST_DIR}/bin/busybox"
+LAUNCHER = f"{GUEST_RUNTIME_DIR}/runcvm-launcher"
+GUEST_INIT = f"{GUEST_RUNTIME_DIR}/runcvm-init"
+EXEC_CLIENT = f"{GUEST_RUNTIME_DIR}/runcvm-exec"
+VM_ROOT = "/vm"                         # the container's root filesystem, served to the VM
+DISKS_DIR = "/disks"                    # volumes here stay in the container, out of the VM's view
+RUN_DIR = "/run/runcvm"                 # the launcher's private state: the VM does not see /run
+PLAN_FILE = f"{RUN_DIR}/plan.json"      # what the runtime decided (plan.VmPlan)
+GUEST_CONFIG_FILE = f"{STATE_DIR}/vm.json"  # what the guest init is told (plan.GuestConfig)
+GUEST_RESOLV_CONF = f"{STATE_DIR}/resolv.conf"
+VIRTIOFS_SOCKET = f"{RUN_DIR}/virtiofs.sock"
+AGENT_SOCKET = f"{RUN_DIR}/agent.sock"
+EXEC_SOCKET = f"{RUN_DIR}/exec.sock"
+CONSOLE_LOG = f"{RUN_DIR}/console.log"
+
+# Between the container and the VM.
+VIRTIOFS_TAG = "runcvmfs"
+AGENT_PORT_NAME = "org.runcvm.agent"
+DISK_SERIAL_PREFIX = "runcvm-disk"
+VM_MAC_PREFIX = "52:54:00"
+
+# Trees a RUNCVM_DISKS file or mount point may not be in: RunCVM's own and the kernel's.
+RESERVED_TREES = (STATE_DIR, VM_ROOT, "/proc", "/sys", "/dev")
+
+# What the exec client says when no VM answers it (its status, 126, is also a VM's own answer for
+# a command it cannot run): runcvm_container's wait tells the two apart by these words.
+VM_NOT_UP = "the VM is not up"

@@ -1,0 +1,47 @@
+"""The command lines of QEMU and virtiofsd."""
+
+from __future__ import annotations
+
+from runcvm.launcher import qemu
+
+
+def vm(**overrides):
+    values = dict(accelerator="tcg", memory_mib=512, cpus=2, kernel="/k", initrd="/i",
+                  root_arguments="rootfstype=virtiofs root=runcvmfs", taps=(("tap-eth0", "52:54:00:11:00:02"),),
+                  console="/run/console.log")
+    return qemu.Vm(**{**values, **overrides})
+
+
+def test_qemu_command_line():
+    args = qemu.command(vm())
+    joined = " ".join(args)
+    assert args[0] == "/.runcvm/guest/bin/qemu-system-x86_64"
+    assert "-accel tcg,tb-size=64 -cpu max" in joined and "-m 512M -smp 2" in joined
+    assert "-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny" in joined
+    assert "memory-backend-memfd,id=mem,size=512M,share=on" in joined
+    assert "vhost-user-fs-pci,chardev=rootfs,tag=runcvmfs" in joined
+    assert "tap,id=net0,ifname=tap-eth0,script=no,downscript=no" in joined
+    assert "virtio-net-pci,netdev=net0,mac=52:54:00:11:00:02" in joined
+    assert "-chardev socket,id=agent,path=/run/runcvm/agent.sock,server=on,wait=off" in joined
+    assert "virtserialport,bus=ports.0,chardev=agent,name=org.runcvm.agent" in joined
+    assert "-accel kvm -cpu host" in " ".join(qemu.command(vm(accelerator="kvm")))
+
+
+def test_qemu_attaches_each_disk_with_its_serial():
+    joined = " ".join(qemu.command(vm(disks=(("/disks/a.img", "runcvm-disk0"), ("/vm/b.img", "runcvm-disk1")))))
+    assert "-drive file=/disks/a.img,format=raw,if=none,id=disk0" in joined
+    assert "virtio-blk-pci,drive=disk1,serial=runcvm-disk1" in joined
+    assert "virtio-blk" not in " ".join(qemu.command(vm()))
+
+
+def test_kernel_command_line():
+    line = qemu.kernel_command_line(vm(kernel_append="foo=1"))
+    assert line.startswith("console=ttyS0 rootfstype=virtiofs root=runcvmfs rw init=/.runcvm/guest/runtime/runcvm-init")
+    assert "quiet" in line and line.endswith("foo=1")
+    assert "quiet" not in qemu.kernel_command_line(vm(kernel_debug=True))
+
+
+def test_virtiofsd_serves_the_vm_root_with_the_cache_asked_for():
+    assert qemu.virtiofsd_command("always") == [
+        "/.runcvm/guest/bin/virtiofsd", "--socket-path=/run/runcvm/virtiofs.sock", "--shared-dir=/vm",
+        "--sandbox=chroot", "--announce-submounts", "--cache=always", "--log-level=error"]
