@@ -1,0 +1,68 @@
+"""Faults: a helper of the VM killed, or the container killed while it boots. The container ends
+with a status that says what happened, its log says it in words (no Python traceback), and
+nothing of RunCVM stays on the host."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from harness.waiting import wait_for
+
+DEBIAN = "debian"
+# How long a VM may take under TCG to take its first docker exec.
+BOOT_BOUND = 180
+
+
+def started_vm(docker_cli, runcvm, test_images) -> str:
+    name = f"{docker_cli.owner}-vm"
+    docker_cli.cli("run", "-d", f"--runtime={runcvm}", "--name", name, test_images[DEBIAN], "sleep", "600")
+    wait_for(lambda: docker_cli.cli("exec", name, "true", check=False).returncode == 0, BOOT_BOUND, 1,
+             "the VM to take execs")
+    return name
+
+
+def host_pid(docker_cli, name: str, marker: str) -> int:
+    """The host PID of the container's process whose command line holds `marker`."""
+    processes = docker_cli.cli("top", name, "-eo", "pid,args").stdout.decode().splitlines()[1:]
+    (pid,) = [line.split(None, 1)[0] for line in processes if marker in line]
+    return int(pid)
+
+
+def ended(docker_cli, name: str) -> tuple[int, str]:
+    """(exit status, log) once the container has stopped."""
+    wait_for(lambda: docker_cli.cli("inspect", "-f", "{{.State.Running}}", name).stdout.strip() == b"false", 60,
+             0.5, f"{name} to stop")
+    status = int(docker_cli.cli("inspect", "-f", "{{.State.ExitCode}}", name).stdout)
+    logs = docker_cli.cli("logs", name)
+    return status, (logs.stdout + logs.stderr).decode(errors="replace")
+
+
+@pytest.mark.parametrize("victim, marker, status, words", [
+    ("qemu", "qemu-system-x86_64", 255, "qemu exited unexpectedly (killed by SIGKILL)"),
+    ("virtiofsd", "virtiofsd", 255, "virtiofsd exited unexpectedly (killed by SIGKILL)"),
+    ("launcher", "runcvm-launcher", 137, ""),
+])
+def test_a_helper_killed_ends_the_container_in_words(docker_cli, runcvm, test_images, nothing_left_behind,
+                                                     victim, marker, status, words):
+    name = started_vm(docker_cli, runcvm, test_images)
+    os.kill(host_pid(docker_cli, name, marker), signal.SIGKILL)
+    exit_status, log = ended(docker_cli, name)
+    assert exit_status == status, log
+    assert words in log and "Traceback" not in log and "Exception ignored" not in log, log
+    docker_cli.cli("rm", name)
+
+
+@pytest.mark.parametrize("delay", [0, 1, 3])
+def test_docker_kill_while_the_vm_boots(docker_cli, runcvm, test_images, nothing_left_behind, delay):
+    name = f"{docker_cli.owner}-boot"
+    docker_cli.cli("run", "-d", f"--runtime={runcvm}", "--name", name, test_images[DEBIAN], "sleep", "600")
+    time.sleep(delay)
+    docker_cli.cli("kill", name)
+    exit_status, log = ended(docker_cli, name)
+    assert exit_status == 137, log
+    assert "Traceback" not in log and "Exception ignored" not in log, log
+    docker_cli.cli("rm", name)
