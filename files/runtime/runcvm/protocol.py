@@ -9,7 +9,6 @@ empty one means end of stream.
 
 from __future__ import annotations
 
-import json
 import os
 import struct
 import typing as t
@@ -46,10 +45,6 @@ def encode(kind: int, session: int, payload: bytes = b"") -> bytes:
     if len(payload) > limit:
         raise ValueError(f"frame payload of {len(payload)} bytes exceeds {limit}")
     return HEADER.pack(kind, session, len(payload)) + payload
-
-
-def encode_json(kind: int, session: int, value: t.Any) -> bytes:
-    return encode(kind, session, json.dumps(value).encode())
 
 
 def encode_stream(kind: int, session: int, data: bytes) -> t.Iterator[bytes]:

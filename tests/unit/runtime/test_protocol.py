@@ -12,7 +12,7 @@ from runcvm import protocol
 
 def test_frames_round_trip_across_arbitrary_splits():
     frames = [protocol.encode(protocol.STDOUT, 0, b"hello"),
-              protocol.encode_json(protocol.EXIT, 3, {"status": 7}), protocol.encode(protocol.STDIN, 0, b"")]
+              protocol.encode(protocol.EXIT, 3, b'{"status": 7}'), protocol.encode(protocol.STDIN, 0, b"")]
     stream = b"".join(frames)
     for split in range(1, len(stream)):
         decoder = protocol.Decoder()
