@@ -5,6 +5,7 @@ refused session that must not end the agent. Sessions make PID and mount namespa
 from __future__ import annotations
 
 import json
+import os
 import threading
 
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core import plan
@@ -82,6 +83,32 @@ def test_a_workload_that_writes_much_before_it_reads_its_stdin_does_not_freeze_t
         stdout, stderr, status = frames_until_exit(launcher, 0)
         assert (len(stdout), stdout.count(b"\0"), stdout[4_000_000:], stderr, status) == \
             (4_000_008, 4_000_000, b"2000000\n", b"", 0)
+        launcher.send_json(protocol.EXIT_SEEN, 0, {})
+        assert agent.wait(timeout=30) == 0
+    finally:
+        agent.kill()
+
+
+def test_sessions_that_end_before_their_input_leave_no_descriptor_open(payload):
+    """Execs that exit without reading their stdin (pipes and terminals alike): once each is
+    reported, the agent holds no descriptor of it."""
+    agent, launcher = python_with_channel(AGENT, **payload_python(payload))
+    try:
+        launcher.receive()
+        launcher.send(protocol.START, 0, process("sleep", "60"))
+        launcher.send(protocol.START, 1, process("true"))  # answered once the workload runs
+        launcher.send(protocol.STDIN, 1)
+        assert frames_until_exit(launcher, 1)[2] == 0
+        before = sorted(os.listdir(f"/proc/{agent.pid}/fd"))
+        for number in range(2, 8):
+            request = plan.Process(args=("sh", "-c", "exit 5"), env=("PATH=/usr/bin:/bin",), cwd="/",
+                                   user=plan.User(), terminal=number % 2 == 0)
+            launcher.send(protocol.START, number, plan.dumps(request).encode())
+            launcher.send(protocol.STDIN, number, b"never read\n")
+            assert frames_until_exit(launcher, number)[2] == 5
+        assert sorted(os.listdir(f"/proc/{agent.pid}/fd")) == before
+        launcher.send_json(protocol.SIGNAL, 0, {"signal": 9})
+        assert frames_until_exit(launcher, 0)[2] == 137
         launcher.send_json(protocol.EXIT_SEEN, 0, {})
         assert agent.wait(timeout=30) == 0
     finally:

@@ -67,6 +67,13 @@ class SessionRelay:
         self.stdin.write(data)
         credit_when_written(self.agent.port, self.session.number, self.stdin, len(data))
 
+    def close(self) -> None:
+        """Drop the input nobody will read now, and close the session's descriptors."""
+        if self.stdin is not None:
+            self.stdin.close()
+            self.stdin = None
+        self.session.close()
+
 
 class Agent:
     def __init__(self, port: int, timing: dict, cgroup: str | None = None, disks: tuple[str, ...] = ()):
@@ -153,4 +160,4 @@ class Agent:
             session.reported = True
             self.port.send_json(protocol.EXIT, session.number, {"status": session.status})
             if session.number:  # an exec's session ends here; the workload's is what execs join
-                del self.sessions[session.number]
+                self.sessions.pop(session.number).close()

@@ -98,6 +98,13 @@ class Session:
             os.close(self._stdin)
         self._stdin = None
 
+    def close(self) -> None:
+        """Close what is still open of the process's streams, once it has been reported."""
+        self.close_stdin()
+        for fd in set(self._outputs.values()) | {self._terminal} - {None}:
+            os.close(fd)
+        self._outputs, self._terminal = {}, None
+
     def signal(self, number: int) -> None:
         if self.workload_pid is not None and self.status is None:
             try:
