@@ -193,9 +193,13 @@ def test_dns_both_ways_on_a_user_network(docker_cli, runcvm, test_images):
     peer = docker_cli.owner + "-peer"
     docker_cli.cli("run", "-d", "--runtime=runc", "--name", peer, "--network", network, test_images[DEBIAN],
                    "sleep", "600")
-    resolved = run(docker_cli, runcvm, test_images[DEBIAN], "getent", "hosts", peer, options=("--network", network))
+    # The VM's /etc/resolv.conf is its own to change, as under runc.
+    resolved = run(docker_cli, runcvm, test_images[DEBIAN], "sh", "-c",
+                   f"getent hosts {peer} && echo '# mine' >> /etc/resolv.conf && tail -n1 /etc/resolv.conf",
+                   options=("--network", network))
     peer_ip = json.loads(docker_cli.cli("inspect", peer).stdout)[0]["NetworkSettings"]["Networks"][network]["IPAddress"]
     assert resolved.stdout.split()[0].decode() == peer_ip
+    assert resolved.stdout.endswith(b"\n# mine\n")
 
 
 def test_docker_logs_of_a_detached_run(docker_cli, runcvm, test_images):

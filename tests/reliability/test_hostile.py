@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 
+from harness.netns import snapshot
 from harness.resources import DockerResources
 from harness.waiting import wait_for
 
@@ -58,12 +59,27 @@ def test_the_vms_helpers_are_confined(shared):
 
 
 def test_root_in_the_vm_cannot_break_docker_exec(docker_cli, vm):
+    """What the VM sees of RunCVM is read-only to it; the exec socket and the plan it cannot see."""
+    told = docker_cli.cli("exec", vm, "cat", "/.runcvm/vm.json").stdout
     wrecked = docker_cli.cli("exec", vm, "sh", "-c",
-                             "rm -rf /.runcvm/vm.json /.runcvm/resolv.conf; echo junk > /.runcvm/exec.sock; "
-                             "ls -a /.runcvm; ls /run/runcvm 2>&1", check=False)
+                             "rm -rf /.runcvm/vm.json; echo junk > /.runcvm/vm.json; echo junk > /.runcvm/exec.sock; "
+                             "touch /.runcvm/guest/planted; ls -a /.runcvm; ls /run/runcvm 2>&1", check=False)
+    assert wrecked.stderr.count(b"Read-only file system") == 4, wrecked.stderr
     assert b"plan.json" not in wrecked.stdout and b"agent.sock" not in wrecked.stdout
+    assert docker_cli.cli("exec", vm, "cat", "/.runcvm/vm.json").stdout == told
     for _round in range(3):
         assert docker_cli.cli("exec", vm, "echo", "still here").stdout == b"still here\n"
+
+
+def test_joining_a_vms_network_namespace_is_refused_and_the_vm_keeps_its_network(docker_cli, runcvm, test_images,
+                                                                                 vm):
+    pid = docker_cli.cli("inspect", "-f", "{{.State.Pid}}", vm).stdout.decode().strip()
+    before = snapshot(f"/proc/{pid}/ns/net")
+    refused = docker_cli.cli("run", "--rm", f"--runtime={runcvm}", f"--network=container:{vm}", test_images[DEBIAN],
+                             "true", check=False)
+    assert refused.returncode != 0 and b"--network=container:" in refused.stderr, refused.stderr
+    assert snapshot(f"/proc/{pid}/ns/net") == before
+    assert docker_cli.cli("exec", vm, "echo", "still here").stdout == b"still here\n"
 
 
 def test_one_exec_flooding_an_unread_stdout_holds_back_no_other(docker_cli, vm):

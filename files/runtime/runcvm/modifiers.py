@@ -28,6 +28,8 @@ from runcvm.namespaces import namespace_id
 DOCKER_INITS = ("/sbin/docker-init", "/dev/init")
 # The plan's file in the bundle, bind-mounted at layout.PLAN_FILE.
 PLAN_NAME = "runcvm-plan.json"
+# The bundle's directory behind the container's /.runcvm: containerd removes it with the bundle.
+STATE_NAME = "runcvm-state"
 
 # The VM gets --memory, or this much without it; the container's cgroup gets the VM plus an
 # overhead for QEMU, virtiofsd and the launcher.
@@ -65,6 +67,10 @@ class Context:
     @property
     def plan_path(self) -> str:
         return os.path.join(self.bundle, PLAN_NAME)
+
+    @property
+    def state_dir(self) -> str:
+        return os.path.join(self.bundle, STATE_NAME)
 
     def root(self, spec: dict) -> str:
         return os.path.join(self.bundle, spec["root"]["path"])
@@ -120,8 +126,9 @@ def workload(spec: dict, context: Context, fields: dict) -> None:
 
 def mounts(spec: dict, context: Context, fields: dict) -> None:
     """The VM's root is the container's root seen at /vm, with every bind mount but /disks under
-    it; tmpfs mounts are made by the VM itself. The order matters: runc mounts in array order,
-    and the /vm rbind carries /.runcvm and /.runcvm/guest into the VM's view, but not /run."""
+    it; tmpfs mounts are made by the VM itself. The order matters: runc mounts in array order.
+    The launcher writes /.runcvm; the VM sees it (and the payload in it) through read-only mounts
+    of its own, over what the /vm rbind carried, and never sees /run."""
     tmpfs, kept = [], []
     for mount in spec["mounts"]:
         destination = mount["destination"]
@@ -133,13 +140,18 @@ def mounts(spec: dict, context: Context, fields: dict) -> None:
             mount = {**mount, "destination": layout.VM_ROOT + destination}
         kept.append(mount)
     fields["tmpfs"] = tuple(tmpfs)
+    payload = {"type": "bind", "source": context.payload_dir, "options": ["rbind", "rprivate", "ro"]}
     spec["mounts"] = [
-        {"destination": layout.STATE_DIR, "type": "tmpfs", "source": "runcvm",
-         "options": ["nosuid", "nodev", "size=16m", "mode=700"]},
-        {"destination": layout.GUEST_DIR, "type": "bind", "source": context.payload_dir,
-         "options": ["rbind", "rprivate", "ro"]},
+        {"destination": layout.STATE_DIR, "type": "bind", "source": context.state_dir,
+         "options": ["bind", "rprivate", "nosuid", "nodev"]},
+        {"destination": layout.GUEST_DIR, **payload},
         {"destination": layout.VM_ROOT, "type": "bind", "source": context.root(spec),
          "options": ["rbind", "rprivate", "rw"]},
+        {"destination": layout.VM_ROOT + layout.STATE_DIR, "type": "bind", "source": context.state_dir,
+         "options": ["bind", "rprivate", "nosuid", "nodev", "ro"]},
+        {"destination": layout.VM_ROOT + layout.GUEST_DIR, **payload},
+        {"destination": layout.VM_ROOT + layout.GUEST_DNS_DIR, "type": "tmpfs", "source": "runcvm-dns",
+         "options": ["nosuid", "nodev", "noexec", "size=1m", "mode=755"]},
         *kept,
         {"destination": "/run", "type": "tmpfs", "source": "run",
          "options": ["nosuid", "nodev", "size=16m", "mode=755"]},

@@ -131,7 +131,11 @@ def rewrite_bundle(context: modifiers.Context) -> None:
         return
     vm_plan = modifiers.rewrite(config, context)
     vm_plan = dataclasses.replace(vm_plan, rewrite_seconds=round(time.monotonic() - started, 4))
-    # The plan first: config.json names it as a mount source.
+    # The plan and the state directory first: config.json names them as mount sources. The mount
+    # points in it are made here, as the VM's view of it is read-only by the time runc mounts them.
+    os.makedirs(context.state_dir, mode=0o700, exist_ok=True)
+    for mount_point in (layout.GUEST_DIR, layout.GUEST_DNS_DIR):
+        os.makedirs(context.state_dir + mount_point.removeprefix(layout.STATE_DIR), exist_ok=True)
     _write(context.plan_path, plan.dumps(vm_plan), mode=0o400)
     _write(path, json.dumps(config))
 

@@ -32,7 +32,7 @@ ENTRY_POINTS = {
 }
 
 # The container, around the VM.
-STATE_DIR = "/.runcvm"                  # a small tmpfs, seen by the VM too: what the guest needs
+STATE_DIR = "/.runcvm"                  # what the guest needs: written by the launcher, read-only to the VM
 GUEST_DIR = f"{STATE_DIR}/guest"        # the payload
 GUEST_RUNTIME_DIR = f"{GUEST_DIR}/{RUNTIME_SUBDIR}"
 GUEST_KERNELS_DIR = f"{GUEST_DIR}/{KERNELS_SUBDIR}"
@@ -46,7 +46,8 @@ DISKS_DIR = "/disks"                    # volumes here stay in the container, ou
 RUN_DIR = "/run/runcvm"                 # the launcher's private state: the VM does not see /run
 PLAN_FILE = f"{RUN_DIR}/plan.json"      # what the runtime decided (plan.VmPlan)
 GUEST_CONFIG_FILE = f"{STATE_DIR}/vm.json"  # what the guest init is told (plan.GuestConfig)
-GUEST_RESOLV_CONF = f"{STATE_DIR}/resolv.conf"
+GUEST_DNS_DIR = f"{STATE_DIR}/dns"      # a small tmpfs of the VM's own: its /etc/resolv.conf
+GUEST_RESOLV_CONF = f"{GUEST_DNS_DIR}/resolv.conf"
 VIRTIOFS_SOCKET = f"{RUN_DIR}/virtiofs.sock"
 AGENT_SOCKET = f"{RUN_DIR}/agent.sock"
 EXEC_SOCKET = f"{RUN_DIR}/exec.sock"

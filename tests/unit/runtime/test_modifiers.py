@@ -52,10 +52,14 @@ def test_mount_order(case, tmp_path, kernels):
     old = load(case, tmp_path)
     new, _plan = rewritten(case, tmp_path, kernels, copy.deepcopy(old))
     destinations = [m["destination"] for m in new["mounts"]]
-    assert destinations[:3] == ["/.runcvm", "/.runcvm/guest", "/vm"]
+    assert destinations[:6] == ["/.runcvm", "/.runcvm/guest", "/vm", "/vm/.runcvm", "/vm/.runcvm/guest",
+                                "/vm/.runcvm/dns"]
     assert destinations[-3:] == ["/run", layout.PLAN_FILE, "/vm/lib/modules/6.12.1-cloud"]
-    assert new["mounts"][1]["source"] == str(kernels) and "ro" in new["mounts"][1]["options"]
-    assert new["mounts"][2]["source"] == str(tmp_path / "rootfs")
+    state, payload, root, vm_state, vm_payload, _dns = new["mounts"][:6]
+    assert state["source"] == vm_state["source"] == str(tmp_path / modifiers.STATE_NAME)
+    assert "ro" not in state["options"] and "ro" in vm_state["options"]  # the launcher writes, the VM reads
+    assert payload["source"] == vm_payload["source"] == str(kernels) and "ro" in vm_payload["options"]
+    assert root["source"] == str(tmp_path / "rootfs")
     plan_mount = new["mounts"][-2]
     assert plan_mount["source"] == str(tmp_path / modifiers.PLAN_NAME) and "ro" in plan_mount["options"]
     for mount in old["mounts"]:

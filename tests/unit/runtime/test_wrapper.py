@@ -117,6 +117,7 @@ def test_create_writes_the_plan_beside_the_config_it_names(tmp_path, kernels):
             "options": ["bind", "rprivate", "ro"]} in config["mounts"]
     assert plan.loads(plan.VmPlan, plan_file.read_text(), "plan").workload.args == ("true",)
     assert plan_file.stat().st_mode & 0o777 == 0o400
+    assert sorted(path.name for path in (tmp_path / modifiers.STATE_NAME).iterdir()) == ["dns", "guest"]
     before = sorted(path.name for path in tmp_path.iterdir()), (tmp_path / "config.json").read_bytes()
     wrapper.rewrite_bundle(context(tmp_path, kernels))
     assert (sorted(path.name for path in tmp_path.iterdir()), (tmp_path / "config.json").read_bytes()) == before

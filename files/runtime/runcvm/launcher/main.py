@@ -87,7 +87,8 @@ class Launcher:
             raise LaunchError(f"cannot hand the container's network to the VM: {error}") from error
         if net.dns_proxy:
             dns.DnsProxy(net.dns_proxy, dns.loopback_nameserver(resolv_conf)).start()
-            with open(layout.GUEST_RESOLV_CONF, "w", encoding="utf-8") as handle:
+            # Into the VM's own tmpfs: its /etc/resolv.conf, writable by the workload as under runc.
+            with open(layout.VM_ROOT + layout.GUEST_RESOLV_CONF, "w", encoding="utf-8") as handle:
                 handle.write(dns.for_vm(resolv_conf, net.dns_proxy))
         return net
 
