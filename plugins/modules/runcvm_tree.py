@@ -11,8 +11,11 @@ short_description: Install a RunCVM payload or guest kernel tree from its tarbal
 version_added: 0.1.0
 description:
   - Unpacks a tarball made by M(runcvm.runcvm.runcvm_build) beside O(dest), checks every file
-    against the manifest it carries, and only then puts it in the place of the tree at O(dest).
-    A failed or interrupted install leaves the old tree in place and working.
+    against the manifest it carries, and only then puts it in the place of the tree at O(dest)
+    with one atomic exchange. A failed or interrupted install leaves the old tree in place and working.
+  - The old tree is kept beside O(dest), renamed C(.<name>.retired-<time>), while a container
+    still has it mounted (a running VM keeps the payload it started with); this install, a later
+    one or a removal deletes it once no container uses it.
   - Idempotent on the manifest digest; nothing is unpacked when O(dest) already holds the tree
     with O(digest).
 author:

@@ -4,14 +4,17 @@ in whole, what it must keep carried over, and unsafe archives refused."""
 from __future__ import annotations
 
 import io
+import os
 import pathlib
+import shutil
 import tarfile
 
 import pytest
 
 from ansible_collections.runcvm.runcvm.plugins.module_utils._manifest import write_manifest
+from ansible_collections.runcvm.runcvm.plugins.module_utils import _tree_install
 from ansible_collections.runcvm.runcvm.plugins.module_utils._tree_install import (
-    TreeInstallError, install_tree, installed_digest, remove_tree,
+    TreeInstallError, install_tree, installed_digest, remove_tree, retired_trees,
 )
 from ansible_collections.runcvm.runcvm.plugins.plugin_utils._files import reproducible_tarball
 
@@ -77,3 +80,44 @@ def test_unsafe_entries_are_refused_before_anything_is_written(tmp_path, member)
     with pytest.raises(TreeInstallError, match="unsafe entry"):
         install_tree(unsafe_tarball(tmp_path, member), dest, "digest")
     assert not dest.exists() and not (tmp_path / ".runcvm.new").exists()
+
+
+def test_there_is_never_a_moment_without_a_whole_tree(tmp_path, monkeypatch):
+    """Checked after every rename and removal the installer makes: a docker run at any moment of
+    an upgrade finds a tree at dest."""
+    dest = tmp_path / "runcvm"
+    first, first_digest = built(tmp_path, "one", {"bin/a": "1"})
+    second, second_digest = built(tmp_path, "two", {"bin/a": "2"})
+    install_tree(first, dest, first_digest)
+    seen = []
+
+    def checked(step):
+        def wrapper(*args, **kwargs):
+            result = step(*args, **kwargs)
+            seen.append((dest / "bin" / "a").exists())
+            return result
+        return wrapper
+
+    monkeypatch.setattr(os, "rename", checked(os.rename))
+    monkeypatch.setattr(shutil, "rmtree", checked(shutil.rmtree))
+    install_tree(second, dest, second_digest)
+    assert seen and all(seen)
+    assert (dest / "bin" / "a").read_text() == "2"
+
+
+def test_an_old_tree_stays_while_a_container_has_it_mounted(tmp_path, monkeypatch):
+    dest = tmp_path / "runcvm"
+    trees = [built(tmp_path, name, {"bin/a": name}) for name in ("one", "two", "three")]
+    install_tree(trees[0][0], dest, trees[0][1])
+    # A container's bind mount holds the directory; mountinfo names it as it is named now.
+    held = {dest.stat().st_ino}
+    monkeypatch.setattr(_tree_install, "_mounted_trees",
+                        lambda: {str(path) for path in tmp_path.iterdir() if path.stat().st_ino in held})
+    install_tree(trees[1][0], dest, trees[1][1])
+    (kept,) = retired_trees(dest)
+    assert (kept / "bin" / "a").read_text() == "one"
+    install_tree(trees[2][0], dest, trees[2][1])
+    assert retired_trees(dest) == [kept]  # the second tree, mounted by nobody, went at once
+    held.clear()
+    remove_tree(dest)
+    assert sorted(path.name for path in tmp_path.iterdir() if path.name.startswith(".")) == []
