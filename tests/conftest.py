@@ -52,14 +52,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def docker_daemon(tmp_path_factory: pytest.TempPathFactory) -> docker.DockerClient:
+def dockerd(tmp_path_factory: pytest.TempPathFactory) -> Dockerd:
     """A running dockerd; one this session started is stopped when the session ends."""
-    with Dockerd(tmp_path_factory.mktemp("dockerd") / "dockerd.log"):
-        client = docker.from_env(timeout=600)
-        # Leftovers of an earlier session that was killed before its cleanup ran.
-        remove_labelled(client, TEST_LABEL)
-        yield client
-        remove_labelled(client, TEST_LABEL)
+    with Dockerd(tmp_path_factory.mktemp("dockerd") / "dockerd.log") as daemon:
+        yield daemon
+
+
+@pytest.fixture(scope="session")
+def docker_daemon(dockerd: Dockerd) -> docker.DockerClient:
+    """The Engine API of the running dockerd."""
+    del dockerd
+    client = docker.from_env(timeout=600)
+    # Leftovers of an earlier session that was killed before its cleanup ran.
+    remove_labelled(client, TEST_LABEL)
+    yield client
+    remove_labelled(client, TEST_LABEL)
 
 
 @pytest.fixture(scope="session")

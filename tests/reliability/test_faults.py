@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from harness.dockerd import daemon_option
 from harness.waiting import wait_for
 
 DEBIAN = "debian"
@@ -17,9 +18,10 @@ DEBIAN = "debian"
 BOOT_BOUND = 180
 
 
-def started_vm(docker_cli, runcvm, test_images) -> str:
-    name = f"{docker_cli.owner}-vm"
-    docker_cli.cli("run", "-d", f"--runtime={runcvm}", "--name", name, test_images[DEBIAN], "sleep", "600")
+def started_vm(docker_cli, runcvm, test_images, *command: str, name: str = "vm") -> str:
+    name = f"{docker_cli.owner}-{name}"
+    docker_cli.cli("run", "-d", f"--runtime={runcvm}", "--name", name, test_images[DEBIAN],
+                   *(command or ("sleep", "600")))
     wait_for(lambda: docker_cli.cli("exec", name, "true", check=False).returncode == 0, BOOT_BOUND, 1,
              "the VM to take execs")
     return name
@@ -66,3 +68,28 @@ def test_docker_kill_while_the_vm_boots(docker_cli, runcvm, test_images, nothing
     assert exit_status == 137, log
     assert "Traceback" not in log and "Exception ignored" not in log, log
     docker_cli.cli("rm", name)
+
+
+# Ends with 7 on SIGTERM: what a stop by dockerd looks like, told apart from a kill (137).
+STOPPABLE = ("sh", "-c", "trap 'exit 7' TERM; while :; do sleep 1; done")
+
+
+@pytest.mark.parametrize("live_restore", [True, False], ids=["live-restore", "no-live-restore"])
+def test_a_dockerd_restart_is_lived_through_as_under_runc(dockerd, docker_cli, runcvm, test_images,
+                                                          nothing_left_behind, live_restore):
+    """With live-restore the VM runs on through the restart and takes execs and a stop after it;
+    without, dockerd stops it with its stop signal on the way down. A runc container beside it
+    fares the same."""
+    with daemon_option("live-restore", live_restore):
+        wait_for(lambda: docker_cli.cli("info", "-f", "{{.LiveRestoreEnabled}}").stdout.strip() ==
+                 str(live_restore).lower().encode(), 30, 0.5, "dockerd to take live-restore")
+        names = [started_vm(docker_cli, runtime, test_images, *STOPPABLE, name=runtime) for runtime in ("runc", runcvm)]
+        dockerd.restart()
+        for name in names:
+            if live_restore:
+                assert docker_cli.cli("exec", name, "echo", "alive").stdout == b"alive\n"
+                docker_cli.cli("stop", name)
+            exit_status, log = ended(docker_cli, name)
+            assert exit_status == 7, (name, log)
+            assert "Traceback" not in log, log
+            docker_cli.cli("rm", name)
