@@ -68,6 +68,16 @@ options:
   virtiofsd_cache:
     description: virtiofsd's cache mode for the root filesystem (C(RUNCVM_VIRTIOFSD_CACHE)).
     type: str
-    choices: [auto, always, never]
+    choices: [auto, always, never, none]
+    default: auto
+  init_system:
+    description:
+      - Whether the workload is an init system that owns the VM as its PID 1 (C(RUNCVM_INIT_SYSTEM)).
+      - V(auto) decides by what the workload's first argument resolves to in the image, such as
+        C(/sbin/init) as a link to systemd; it finds systemd and busybox's C(init).
+      - V(systemd) or V(busybox) say which init it is; V(none) runs the workload as any other, as
+        PID 1 of a PID namespace of its own.
+    type: str
+    choices: [auto, systemd, busybox, none]
     default: auto
 """

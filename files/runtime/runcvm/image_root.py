@@ -34,6 +34,27 @@ def resolve(root: str, path: str, depth: int = 0) -> str | None:
     return current
 
 
+def init_system(root: str, args: tuple[str, ...], env: tuple[str, ...]) -> str | None:
+    """Which init system the command `args` starts in the image, if any: systemd (often as
+    /sbin/init, a link to it), or busybox when called as `init`."""
+    name = args[0]
+    if "/" in name:
+        candidates = [name]
+    else:
+        path = next((entry[5:] for entry in env if entry.startswith("PATH=")), os.defpath)
+        candidates = [f"{directory}/{name}" for directory in path.split(":") if directory.startswith("/")]
+    for candidate in candidates:
+        resolved = resolve(root, candidate)
+        if resolved and os.path.isfile(resolved):
+            program = os.path.basename(resolved)
+            if program == "systemd":
+                return "systemd"
+            if program == "busybox" and os.path.basename(name) == "init":
+                return "busybox"
+            return None
+    return None
+
+
 def has_file(root: str, path: str) -> bool:
     resolved = resolve(root, path)
     return bool(resolved) and os.path.isfile(resolved)

@@ -124,6 +124,16 @@ def workload(spec: dict, context: Context, fields: dict) -> None:
     process["user"] = {"uid": 0, "gid": 0}
 
 
+def init_system(spec: dict, context: Context, fields: dict) -> None:
+    """Whether the workload is an init system that owns the VM as its PID 1: as the option says,
+    or, by default, as what its command resolves to in the image."""
+    chosen = fields["options"].init_system
+    if chosen == "auto":
+        workload = fields["workload"]
+        chosen = image_root.init_system(context.root(spec), workload.args, workload.env)
+    fields["init_system"] = None if chosen == "none" else chosen
+
+
 def mounts(spec: dict, context: Context, fields: dict) -> None:
     """The VM's root is the container's root seen at /vm, with every bind mount but /disks under
     it; tmpfs mounts are made by the VM itself. The order matters: runc mounts in array order.
@@ -237,8 +247,8 @@ def kernel(spec: dict, context: Context, fields: dict) -> None:
                                "options": ["rbind", "rprivate", "ro"]})
 
 
-MODIFIERS: tuple[Modifier, ...] = (options, network_namespace, workload, mounts, devices, capabilities, seccomp,
-                                   memory, cpus, pids, kernel)
+MODIFIERS: tuple[Modifier, ...] = (options, network_namespace, workload, init_system, mounts, devices, capabilities,
+                                   seccomp, memory, cpus, pids, kernel)
 
 
 def rewritten(spec: dict) -> bool:

@@ -27,7 +27,10 @@ from ansible_collections.runcvm.runcvm.plugins.module_utils._core.kernels import
 
 PREFIX = "RUNCVM_"
 FIRST_VERSION = "0.1.0"
-VIRTIOFSD_CACHES = ("auto", "always", "never")
+# "none" is the original RunCVM's word for "never".
+VIRTIOFSD_CACHES = ("auto", "always", "never", "none")
+# Init systems RunCVM hands PID 1 of the VM to; "auto" finds them by what the workload resolves to.
+INIT_SYSTEMS = ("systemd", "busybox")
 DISK_FILESYSTEMS = ("ext4", "ext3", "ext2")
 TRUE, FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 # A disk size: bytes, or a whole number of KiB, MiB, GiB or TiB.
@@ -170,6 +173,8 @@ OPTIONS = (
     Option("kernel_debug", Flag(), False, "show the kernel's messages"),
     Option("timing", Flag(), False, "print where the run's time went on stderr when it ends"),
     Option("virtiofsd_cache", Choice(VIRTIOFSD_CACHES), "auto", "virtiofsd's cache mode for the root filesystem"),
+    Option("init_system", Choice(("auto", *INIT_SYSTEMS, "none")), "auto",
+           "whether the workload is an init system that owns the VM as its PID 1"),
 )
 BY_VARIABLE = {option.variable: option for option in OPTIONS}
 

@@ -23,7 +23,7 @@ import typing as t
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core import options as runcvm_options
 
 # Raise with any change of the fields below: a reader refuses a value of another version.
-VERSION = 1
+VERSION = 2
 
 
 class PlanError(Exception):
@@ -86,6 +86,7 @@ class VmPlan:
     kernel: Kernel
     tmpfs: tuple[Tmpfs, ...]
     host_network_namespace: str  # the one network namespace the launcher must never touch
+    init_system: str | None = None  # options.INIT_SYSTEMS: the workload is the VM's own PID 1
     rewrite_seconds: float = 0.0
 
 
@@ -134,6 +135,7 @@ class GuestConfig:
     resolv_conf: str | None    # a file to bind over /etc/resolv.conf
     disks: tuple[GuestDisk, ...]
     pids_limit: int | None = None  # how many processes the workload and its execs may have
+    init_system: str | None = None  # the workload becomes PID 1 of the VM (options.INIT_SYSTEMS)
 
 
 T = t.TypeVar("T")

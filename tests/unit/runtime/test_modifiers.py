@@ -207,3 +207,35 @@ def test_the_pids_limit_goes_into_the_vm_and_the_container_keeps_room_for_its_he
     assert vm_plan.pids_limit == 64
     assert new["linux"]["resources"]["pids"]["limit"] == 64 + modifiers.PIDS_OVERHEAD
     assert rewritten("plain", tmp_path, kernels)[1].pids_limit is None
+
+
+def image_with(root: pathlib.Path, links: dict[str, str], files: tuple[str, ...]) -> None:
+    """A merged-/usr image: its files, and symlinks as the image has them."""
+    for path in files:
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text("")
+    for path, target in links.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).symlink_to(target)
+
+
+@pytest.mark.parametrize("args, env, option, expected", [
+    (["/sbin/init"], [], None, "systemd"),                     # /sbin -> usr/sbin, init -> ../lib/systemd/systemd
+    (["/lib/systemd/systemd", "--log-level=info"], [], None, "systemd"),
+    (["init"], ["PATH=/usr/local/bin:/usr/sbin:/usr/bin"], None, "systemd"),
+    (["/bin/init"], [], None, "busybox"),                      # busybox's applet link
+    (["/bin/sh", "-c", "exec /sbin/init"], [], None, None),    # not the first argument: not found
+    (["/bin/busybox", "sh"], [], None, None),
+    (["/sbin/init"], [], "none", None),
+    (["/bin/sh"], [], "systemd", "systemd"),                   # the user says so
+], ids=str)
+def test_an_init_system_is_found_by_what_the_workload_resolves_to(tmp_path, kernels, args, env, option, expected):
+    config = load("plain", tmp_path)
+    root = pathlib.Path(config["root"]["path"])
+    image_with(root, {"sbin": "usr/sbin", "lib": "usr/lib", "usr/sbin/init": "../lib/systemd/systemd",
+                      "bin/init": "busybox", "bin/sh": "busybox"},
+               ("usr/lib/systemd/systemd", "bin/busybox"))
+    config["process"]["args"] = args
+    config["process"]["env"] = [*env, *([f"RUNCVM_INIT_SYSTEM={option}"] if option else [])]
+    vm_plan = modifiers.rewrite(config, context(tmp_path, kernels))
+    assert vm_plan.init_system == expected

@@ -19,6 +19,12 @@ from runcvm.guest import system
 from runcvm.guest.session import NOT_EXECUTABLE, Session
 from runcvm.relay import Credit, FrameChannel, Loop, Source, Writer, credit_when_written
 
+# The stop signals Docker sends (its default, and the halt and power-off requests systemd images
+# name as STOPSIGNAL), and what each init system takes as "power off": in a VM, halting is
+# powering off.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGRTMIN + 3, signal.SIGRTMIN + 4)
+POWER_OFF_SIGNALS = {"systemd": signal.SIGRTMIN + 4, "busybox": signal.SIGUSR2}
+
 
 class Output(Source):
     """One output stream of a session, sent to the launcher while the session has credit."""
@@ -76,9 +82,11 @@ class SessionRelay:
 
 
 class Agent:
-    def __init__(self, port: int, timing: dict, cgroup: str | None = None, disks: tuple[str, ...] = ()):
+    def __init__(self, port: int, timing: dict, cgroup: str | None = None, disks: tuple[str, ...] = (),
+                 init_system: tuple[str, int] | None = None):
         """`cgroup`: where every session's processes run, if not where the agent does; `disks`:
-        where the VM's block devices are mounted."""
+        where the VM's block devices are mounted; `init_system`: (which, a pipe to the VM's PID 1)
+        when the workload is an init system that PID 1 becomes, given the request on that pipe."""
         self.loop = Loop()
         self.port = FrameChannel(self.loop, port, self.on_frame, self.on_launcher_gone)
         self.timing = timing
@@ -86,6 +94,7 @@ class Agent:
         self.disks = disks
         self.sessions: dict[int, SessionRelay] = {}
         self.finished = False
+        self.init_system = init_system
 
     def serve(self) -> None:
         """Until the launcher has seen the workload's exit, or has gone."""
@@ -113,12 +122,15 @@ class Agent:
         elif kind == protocol.CREDIT:
             relay.output_credit.credited(payload)
         elif kind == protocol.SIGNAL:
+            wanted = json.loads(payload)["signal"]
             if number == 0:
                 # The workload is being stopped, and a SIGKILL of the VM may follow: what it has
                 # written must be on its disks before it even sees the signal. (What it wrote
                 # through virtiofs is in the host's page cache already.)
                 system.sync_filesystems(self.disks)
-            relay.session.signal(json.loads(payload)["signal"])
+                if self.init_system and wanted in STOP_SIGNALS:
+                    wanted = POWER_OFF_SIGNALS[self.init_system[0]]
+            relay.session.signal(wanted)
         elif kind == protocol.RESIZE:
             relay.session.resize(plan.TerminalSize(**json.loads(payload)))
 
@@ -136,11 +148,28 @@ class Agent:
             self.refuse(number, f"runcvm: {error}\n")
             return
         session = Session(number, process, join=main.workload_pid if number else None, cgroup=self.cgroup)
+        if number == 0 and self.init_system:
+            self.hand_over(session, payload)
+            return
         failure = session.start()
         if failure:
             self.port.send_json(protocol.ERROR, number, failure)
             return
         self.sessions[number] = SessionRelay(self, session)
+
+    def hand_over(self, session: Session, request: bytes) -> None:
+        """Pass the workload's request to PID 1, which becomes it; a missing executable is reported
+        as for any workload, and PID 1, told nothing, powers the VM off."""
+        handoff = self.init_system[1]
+        failure = session.not_found()
+        if failure:
+            os.close(handoff)
+            self.port.send_json(protocol.ERROR, 0, failure)
+            return
+        with os.fdopen(handoff, "wb") as pipe:
+            pipe.write(request)
+        session.adopt_init()
+        self.sessions[0] = SessionRelay(self, session)
 
     def reap(self, _signals: bytes) -> None:
         while True:

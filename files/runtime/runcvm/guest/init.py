@@ -4,6 +4,10 @@ It mounts what a Linux system needs, gives the VM the container's network, hostn
 mounts and disks, then serves the launcher over the agent port (guest/agent.py): it runs the
 workload as PID 1 of a PID namespace of its own (as runc does, so `echo $$` prints 1 and unhandled
 signals are ignored), relays its streams and signals, reports its exit status and powers the VM off.
+
+An init system (systemd, busybox init) gets the VM itself instead: this process becomes it, PID 1
+of the VM, and the agent runs on beside it in a child forked first, serving `docker exec` and
+passing the stop signal on as the init's own request to power off, which ends the VM.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import time
 import traceback
 
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core import layout, plan
-from runcvm.guest import network, system
+from runcvm.guest import network, session, system
 from runcvm.guest.agent import Agent
 
 VIRTIO_PORTS = "/sys/class/virtio-ports"
@@ -66,7 +70,8 @@ def apply_config(config: plan.GuestConfig) -> str | None:
         flags, data = system.mount_options(list(tmpfs.options))
         system.mount("tmpfs", tmpfs.destination, "tmpfs", flags, data)
     mount_disks(config.disks)
-    return limited_cgroup(config.pids_limit) if config.pids_limit else None
+    # An init system manages the VM's cgroups itself.
+    return limited_cgroup(config.pids_limit) if config.pids_limit and not config.init_system else None
 
 
 def limited_cgroup(pids_limit: int) -> str:
@@ -103,6 +108,28 @@ def agent_port() -> str:
     raise OSError(f"no virtio port named {layout.AGENT_PORT_NAME}")
 
 
+def become_init_system(port: int, timing: dict, disks: tuple[str, ...], init_system: str) -> None:
+    """Fork the agent, wait for the workload it is asked to start, and become it. Returns only if
+    the workload could not be started (the agent has told the launcher why)."""
+    read_end, write_end = os.pipe()
+    if os.fork() == 0:
+        os.close(read_end)
+        try:
+            Agent(port, timing, disks=disks, init_system=(init_system, write_end)).serve()
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    os.close(port)
+    with os.fdopen(read_end, "rb") as handoff:
+        request = handoff.read()
+    if not request:
+        return
+    if os.path.lexists("/.dockerenv"):
+        # As the original RunCVM: systemd-detect-virt would call the VM a Docker container.
+        os.rename("/.dockerenv", "/.dockerenv.runcvm")
+    session.exec_as_init(plan.loads(plan.Process, request, "the init system to start"))
+
+
 def main() -> int:
     started = time.monotonic()
     with open("/proc/uptime", encoding="ascii") as uptime:
@@ -115,7 +142,10 @@ def main() -> int:
         cgroup = apply_config(config)
         port = os.open(agent_port(), os.O_RDWR | os.O_CLOEXEC)
         timing["setup_seconds"] = round(time.monotonic() - started, 3)
-        Agent(port, timing, cgroup, tuple(disk.dst for disk in config.disks)).serve()
+        disks = tuple(disk.dst for disk in config.disks)
+        if config.init_system:
+            become_init_system(port, timing, disks, config.init_system)
+        Agent(port, timing, cgroup, disks).serve()
     except Exception:  # pylint: disable=broad-exception-caught
         # PID 1 must not die with a traceback nobody sees: say it on the console, then power off.
         log("failed:\n" + traceback.format_exc())

@@ -9,7 +9,7 @@ import shutil
 import struct
 import termios
 
-from ansible_collections.runcvm.runcvm.plugins.module_utils._core.plan import Process, TerminalSize
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core.plan import Process, TerminalSize, User
 from runcvm.events import stop_signal_pipe
 from runcvm.guest import system
 from runcvm.protocol import exit_status
@@ -35,13 +35,25 @@ class Session:
         self._outputs: dict[str, int] = {}
         self._terminal: int | None = None
 
+    def not_found(self) -> dict | None:
+        """What to report (ERROR frame payload) if the process's executable is not there."""
+        process = self.process
+        if _lookup(process.args[0], process.env, process.cwd) is not None:
+            return None
+        return {"status": NOT_EXECUTABLE if self.join else NOT_FOUND,
+                "message": _runc_message(f'exec: "{process.args[0]}": executable file not found in $PATH')}
+
+    def adopt_init(self) -> None:
+        """The process is the VM's PID 1, started by the init itself: no streams, never reaped here."""
+        self.workload_pid = 1
+
     def start(self) -> dict | None:
         """Fork the workload; None on success, else what to report (ERROR frame payload)."""
         process = self.process
+        failure = self.not_found()
+        if failure:
+            return failure
         executable = _lookup(process.args[0], process.env, process.cwd)
-        if executable is None:
-            return {"status": NOT_EXECUTABLE if self.join else NOT_FOUND,
-                    "message": _runc_message(f'exec: "{process.args[0]}": executable file not found in $PATH')}
         if process.terminal:
             master, slave = os.openpty()
             if process.size:
@@ -187,6 +199,34 @@ def _run_in_pid_namespace(process: Process, executable: str, fds: tuple[int, int
         os._exit(NOT_EXECUTABLE)
 
 
+def exec_as_init(process: Process) -> None:
+    """Become `process` in this very process, PID 1 of the VM, with the console the kernel gave
+    init as its standard streams. Returns only if it cannot (it says why on the console)."""
+    executable = _lookup(process.args[0], process.env, process.cwd)
+    _close_all_but(())
+    try:
+        env = _environment(process)
+        _take_user(process.user)
+        os.chdir(process.cwd)
+        os.execve(executable, list(process.args), env)
+    except (OSError, TypeError) as error:
+        os.write(2, f"runcvm: cannot start {process.args[0]} as the VM's init: {error}\n".encode())
+
+
+def _take_user(user: User) -> None:
+    os.setgroups(list(user.groups))
+    os.setgid(user.gid)
+    os.setuid(user.uid)
+    os.umask(user.umask if user.umask is not None else 0o022)
+
+
+def _environment(process: Process) -> dict[str, str]:
+    """The process's environment, with HOME as runc sets it when the environment has none."""
+    env = dict(entry.partition("=")[::2] for entry in process.env)
+    env.setdefault("HOME", home_of(process.user.uid))
+    return env
+
+
 def _close_all_but(keep: tuple[int, ...]) -> None:
     """Close every descriptor the init holds (the agent port, other sessions' pipes) but `keep`
     and the standard ones: a pipe end left open here would keep a stream from ever ending."""
@@ -212,20 +252,14 @@ def _exec_workload(process: Process, executable: str, fds: tuple[int, int, int],
         for fd in set(fds):
             if fd > 2:
                 os.close(fd)
-        user = process.user
-        home = home_of(user.uid)
-        os.setgroups(list(user.groups))
-        os.setgid(user.gid)
-        os.setuid(user.uid)
-        os.umask(user.umask if user.umask is not None else 0o022)
+        env = _environment(process)
+        _take_user(process.user)
         try:
             os.chdir(process.cwd)
         except OSError as error:
             os.write(2, _runc_message(f'chdir to cwd ("{process.cwd}") set in config.json failed: '
                                       f"{error.strerror.lower()}").encode())
             os._exit(NOT_EXECUTABLE)
-        env = dict(entry.partition("=")[::2] for entry in process.env)
-        env.setdefault("HOME", home)
         os.execve(executable, list(process.args), env)
     except PermissionError:
         os.write(2, _runc_message(f'exec: "{process.args[0]}": permission denied').encode())

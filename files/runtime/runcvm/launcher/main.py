@@ -29,10 +29,11 @@ POWEROFF_TIMEOUT = 10
 QEMU_EXIT_WAIT = 2
 # Lines of the VM's console shown when the VM fails (RUNCVM_KERNEL_DEBUG=1 shows it all).
 CONSOLE_TAIL_LINES = 15
-# Signals the launcher passes on to the workload; SIGKILL and SIGSTOP cannot be caught, and end
-# the container as they would under runc.
+# Signals the launcher passes on to the workload (the real-time ones for init systems' STOPSIGNAL);
+# SIGKILL and SIGSTOP cannot be caught, and end the container as they would under runc.
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
-             signal.SIGALRM, signal.SIGCONT, signal.SIGTSTP)
+             signal.SIGALRM, signal.SIGCONT, signal.SIGTSTP, signal.SIGPWR,
+             *range(signal.SIGRTMIN, signal.SIGRTMAX + 1))
 # The exit status when RunCVM itself fails, as runc's 255 for a container that could not run.
 FAILED = 255
 
@@ -95,7 +96,8 @@ class Launcher:
     def _write_guest_config(self, net: plan.Network, attached: list[disks.AttachedDisk]) -> None:
         config = plan.GuestConfig(network=net, hostname=socket.gethostname(), tmpfs=self.plan.tmpfs,
                                   resolv_conf=layout.GUEST_RESOLV_CONF if net.dns_proxy else None,
-                                  disks=tuple(disk.guest for disk in attached), pids_limit=self.plan.pids_limit)
+                                  disks=tuple(disk.guest for disk in attached), pids_limit=self.plan.pids_limit,
+                                  init_system=self.plan.init_system)
         with open(layout.GUEST_CONFIG_FILE, "w", encoding="utf-8") as handle:
             handle.write(plan.dumps(config))
 
@@ -109,11 +111,25 @@ class Launcher:
             accelerator=self.plan.accelerator, memory_mib=self.plan.memory_mib,
             cpus=self.plan.cpus or len(os.sched_getaffinity(0)), kernel=kernel.kernel, initrd=kernel.initrd,
             root_arguments=kernel.root_arguments, taps=tuple((i.tap, i.mac) for i in net.interfaces),
-            console="/proc/self/fd/2" if self.options.kernel_debug else layout.CONSOLE_LOG,
+            console=self._console(),
             kernel_append=self.options.kernel_append, kernel_debug=self.options.kernel_debug,
-            disks=tuple((disk.path, disk.guest.serial) for disk in attached))
+            disks=tuple((disk.path, disk.guest.serial) for disk in attached), init_system=self.plan.init_system)
         self.timing.mark("qemu")
         self.children.start("qemu", qemu.command(vm), layout.AGENT_SOCKET)
+
+    def _console(self) -> str:
+        """Where the VM's console goes: the container's log for the kernel's messages when asked;
+        the container's terminal for an init system given one (as under runc, where an init
+        system's console is the terminal, and is not there without one); else a file, whose tail
+        is shown if the VM fails."""
+        if self.options.kernel_debug:
+            return "/proc/self/fd/2"
+        return "/proc/self/fd/1" if self.plan.init_system and self.plan.workload.terminal else layout.CONSOLE_LOG
+
+    def _powered_off(self) -> bool:
+        """Whether an init system has ended the VM: it powers off, and QEMU exits cleanly."""
+        qemu = self.children.processes.get("qemu")
+        return bool(self.plan.init_system) and qemu is not None and qemu.poll() == 0
 
     def _relay(self) -> int:
         """Serve the guest's channel until the workload's exit status is in: its streams, its
@@ -149,6 +165,9 @@ class Launcher:
     def _on_vm_closed(self) -> None:
         # QEMU closes the channel as it dies: say so if that is why.
         self.children.wait_for_exit("qemu", QEMU_EXIT_WAIT)
+        if self._powered_off():
+            self.streams.status = 0
+            return
         self.children.check()
         raise LaunchError("the VM closed its channel before the workload finished")
 
@@ -164,6 +183,9 @@ class Launcher:
     def _on_signals(self, numbers: bytes) -> None:
         for number in numbers:
             if number == signal.SIGCHLD:
+                if self._powered_off():
+                    self.streams.status = 0
+                    return
                 self.children.check()
             elif number == signal.SIGWINCH:
                 if self.started and self.plan.workload.terminal and os.isatty(0):

@@ -22,16 +22,23 @@ class Vm:
     initrd: str
     root_arguments: str
     taps: tuple[tuple[str, str], ...]  # (tap device, VM MAC)
-    console: str                     # where the serial console goes: a file, or /proc/self/fd/2
+    console: str                     # where the serial console goes: a file, or /proc/self/fd/1 or 2
     kernel_append: str = ""
     kernel_debug: bool = False
     disks: tuple[tuple[str, str], ...] = ()  # (backing file, serial)
+    init_system: str | None = None
+
+
+# What an init system is told on the kernel's command line. systemd: no login prompt on the
+# console, which is the container's log (docker exec is the way in); images without udev would
+# also wait 90 s for the console's device unit, then call the system degraded.
+INIT_SYSTEM_ARGUMENTS = {"systemd": "systemd.getty_auto=0"}
 
 
 def kernel_command_line(vm: Vm) -> str:
     verbosity = "loglevel=7" if vm.kernel_debug else "quiet loglevel=0"
     parts = ["console=ttyS0", vm.root_arguments, "rw", f"init={layout.GUEST_INIT}", "panic=-1", verbosity,
-             vm.kernel_append]
+             INIT_SYSTEM_ARGUMENTS.get(vm.init_system or ""), vm.kernel_append]
     return " ".join(part for part in parts if part)
 
 
@@ -64,5 +71,6 @@ def command(vm: Vm) -> list[str]:
 
 def virtiofsd_command(cache: str) -> list[str]:
     """virtiofsd serving the container's root, as the launcher sees it, with `cache` (RUNCVM_VIRTIOFSD_CACHE)."""
+    cache = "never" if cache == "none" else cache
     return [f"{layout.GUEST_DIR}/bin/virtiofsd", f"--socket-path={layout.VIRTIOFS_SOCKET}", f"--shared-dir={layout.VM_ROOT}",
             "--sandbox=chroot", "--announce-submounts", f"--cache={cache}", "--log-level=error"]

@@ -39,9 +39,13 @@ def test_kernel_command_line():
     assert line.startswith("console=ttyS0 rootfstype=virtiofs root=runcvmfs rw init=/.runcvm/guest/runtime/runcvm-init")
     assert "quiet" in line and line.endswith("foo=1")
     assert "quiet" not in qemu.kernel_command_line(vm(kernel_debug=True))
+    assert "systemd." not in line
+    assert qemu.kernel_command_line(vm(init_system="systemd", kernel_append="foo=1")).endswith(
+        " systemd.getty_auto=0 foo=1")
 
 
 def test_virtiofsd_serves_the_vm_root_with_the_cache_asked_for():
     assert qemu.virtiofsd_command("always") == [
         "/.runcvm/guest/bin/virtiofsd", "--socket-path=/run/runcvm/virtiofs.sock", "--shared-dir=/vm",
         "--sandbox=chroot", "--announce-submounts", "--cache=always", "--log-level=error"]
+    assert "--cache=never" in qemu.virtiofsd_command("none")  # the original RunCVM's word

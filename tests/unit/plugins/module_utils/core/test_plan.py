@@ -44,7 +44,8 @@ def edited(value, edit):
 
 
 @pytest.mark.parametrize("edit, message", [
-    (lambda raw: raw.update(version=plan.VERSION + 1), "has version 2, this RunCVM reads version 1: .*reinstall"),
+    (lambda raw: raw.update(version=plan.VERSION + 1),
+     f"has version {plan.VERSION + 1}, this RunCVM reads version {plan.VERSION}: .*reinstall"),
     (lambda raw: raw.pop("version"), "has version None"),
     (lambda raw: raw.update(surprise=1), "plan: unknown field surprise"),
     (lambda raw: raw.pop("memory_mib"), "plan: missing field memory_mib"),

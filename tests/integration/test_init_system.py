@@ -1,0 +1,95 @@
+"""An init system owns the VM: the factory's systemd image (/sbin/init, a link to systemd, with a
+service enabled) runs as PID 1 of the VM itself, takes `docker exec`, answers on a published port,
+and powers the VM off on `docker stop`, ending as it does under runc. One VM serves every check."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+
+import pytest
+
+from harness.resources import DockerResources
+from harness.waiting import wait_for
+
+# Under TCG systemd takes about half a minute to reach its default target.
+BOOT_BOUND = 300
+# Long enough that a stop which had to wait for Docker's SIGKILL would show as 137.
+STOP_TIMEOUT = 120
+RUNC_OPTIONS = ("--tmpfs", "/run", "--tmpfs", "/run/lock", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:ro")
+
+
+def system_state(docker, name) -> bytes | None:
+    # Until systemd runs, systemctl says "offline"; until it has made its bus socket, nothing.
+    state = docker.cli("exec", name, "systemctl", "is-system-running", "--wait", check=False,
+                       timeout=BOOT_BOUND).stdout.strip()
+    return state if state not in (b"", b"offline") else None
+
+
+@pytest.fixture(scope="module")
+def booted(docker_daemon, runcvm, test_images):
+    """(docker CLI, {runtime: container}): the systemd image under RunCVM and under runc, both up."""
+    docker = DockerResources(docker_daemon, owner=f"init-{uuid.uuid4().hex[:8]}")
+    names = {}
+    for runtime, options in ((runcvm, ("-p", "127.0.0.1::8080")), ("runc", RUNC_OPTIONS)):
+        names[runtime] = f"{docker.owner}-{runtime}"
+        docker.cli("run", "-d", f"--runtime={runtime}", "--name", names[runtime], *options, test_images["systemd"])
+    for name in names.values():
+        wait_for(lambda name=name: system_state(docker, name), BOOT_BOUND, 2, f"systemd in {name} to answer")
+    yield docker, names
+    docker.remove_all()
+
+
+def test_systemd_is_the_vms_own_init_and_knows_it_is_in_a_vm(booted, runcvm):
+    docker, names = booted
+    vm = names[runcvm]
+    state = system_state(docker, vm)
+    assert state == b"running", docker.cli("exec", vm, "systemctl", "--failed", "--no-pager", check=False).stdout
+    comms = docker.cli("exec", vm, "cat", "/proc/1/comm", "/proc/2/comm").stdout
+    assert comms == b"systemd\nkthreadd\n"  # PID 1 of the VM, not of a namespace: the kernel's threads are there
+    assert docker.cli("exec", vm, "systemd-detect-virt").stdout.strip() in (b"qemu", b"kvm")
+    assert docker.cli("exec", vm, "systemd-detect-virt", "-c", check=False).stdout.strip() == b"none"
+    assert docker.cli("exec", names["runc"], "systemd-detect-virt", "-c", check=False).stdout.strip() == b"docker"
+
+
+def test_systemds_tools_work_from_docker_exec(booted, runcvm):
+    docker, names = booted
+    vm = names[runcvm]
+    assert docker.cli("exec", vm, "systemctl", "is-active", "hello.socket").stdout == b"active\n"
+    assert docker.cli("exec", vm, "journalctl", "-b", "--no-pager", "-q", "-n", "5").stdout.count(b"\n") == 5
+    assert docker.cli("exec", vm, "loginctl", "list-sessions", "--no-legend").returncode == 0
+
+
+def test_a_service_enabled_in_the_image_answers_on_a_published_port(booted, runcvm):
+    docker, names = booted
+    port = int(docker.cli("port", names[runcvm], "8080").stdout.decode().split(":")[-1])
+
+    def hello():
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+                return connection.makefile("rb").read()
+        except OSError:
+            return None
+
+    assert wait_for(hello, 60, 1, "the socket-activated service to answer") == b"hello\n"
+
+
+def test_docker_stop_powers_the_vm_off_and_ends_as_under_runc(booted, runcvm):
+    """The image's STOPSIGNAL (SIGRTMIN+3, systemd's halt) becomes a power-off of the VM."""
+    docker, names = booted
+    statuses = {}
+    for runtime, name in names.items():
+        docker.cli("stop", "-t", str(STOP_TIMEOUT), name, timeout=STOP_TIMEOUT + 60)
+        statuses[runtime] = int(docker.cli("inspect", "-f", "{{.State.ExitCode}}", name).stdout)
+    assert statuses == {runcvm: 0, "runc": 0}, docker.cli("logs", names[runcvm], check=False).stderr
+
+
+def test_busybox_init_owns_the_vm_when_asked_and_powers_it_off_on_stop(docker_cli, runcvm, test_images):
+    name = docker_cli.owner + "-busybox-init"
+    docker_cli.cli("run", "-d", f"--runtime={runcvm}", "--name", name, "-e", "RUNCVM_INIT_SYSTEM=busybox",
+                   test_images["busybox"], "busybox", "init")
+    processes = wait_for(lambda: docker_cli.cli("exec", name, "busybox", "ps", "-o", "pid,comm", check=False,
+                                                timeout=BOOT_BOUND).stdout, BOOT_BOUND, 2, "the VM to take execs")
+    assert b"    1 busybox\n    2 kthreadd\n" in processes
+    docker_cli.cli("stop", "-t", str(STOP_TIMEOUT), name, timeout=STOP_TIMEOUT + 60)
+    assert docker_cli.cli("inspect", "-f", "{{.State.ExitCode}}", name).stdout == b"0\n"
