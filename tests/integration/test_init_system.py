@@ -93,3 +93,20 @@ def test_busybox_init_owns_the_vm_when_asked_and_powers_it_off_on_stop(docker_cl
     assert b"    1 busybox\n    2 kthreadd\n" in processes
     docker_cli.cli("stop", "-t", str(STOP_TIMEOUT), name, timeout=STOP_TIMEOUT + 60)
     assert docker_cli.cli("inspect", "-f", "{{.State.ExitCode}}", name).stdout == b"0\n"
+
+
+def test_systemd_and_docker_in_a_vm(docker_cli, runcvm, test_images):
+    """The original RunCVM's demo: an image with systemd and Docker boots, systemd starts dockerd
+    (its data on a RUNCVM_DISKS disk), and dockerd in the VM runs a container."""
+    name = docker_cli.owner + "-systemd-docker"
+    docker_cli.cli("run", "-d", f"--runtime={runcvm}", "-m", "2g", "--name", name, test_images["systemd-docker"])
+    assert wait_for(lambda: system_state(docker_cli, name), BOOT_BOUND, 2, "systemd to start") == b"running", \
+        docker_cli.cli("exec", name, "systemctl", "--failed", "--no-pager", check=False).stdout
+    image = docker_cli.cli("save", test_images["busybox"]).stdout  # no registry: the image travels in
+    docker_cli.cli("exec", "-i", name, "docker", "load", input=image, timeout=BOOT_BOUND)
+    inner = docker_cli.cli("exec", name, "docker", "run", "--rm", test_images["busybox"], "busybox", "sh", "-c",
+                           "echo hello from $(busybox hostname) in a VM; busybox ip -o -4 addr show eth0",
+                           timeout=BOOT_BOUND)
+    assert inner.stdout.startswith(b"hello from ") and b"scope global eth0" in inner.stdout, inner.stderr
+    docker_cli.cli("stop", "-t", str(STOP_TIMEOUT), name, timeout=STOP_TIMEOUT + 60)
+    assert docker_cli.cli("inspect", "-f", "{{.State.ExitCode}}", name).stdout == b"0\n"

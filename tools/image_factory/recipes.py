@@ -60,6 +60,8 @@ RECIPES: dict[str, Recipe] = {
                "MariaDB server accepting root without a password from the network"),
         Recipe("systemd", "systemd:latest", DockerBuild(BASE, "systemd"),
                "systemd as the image's init, with a service enabled: hello on port 8080"),
+        Recipe("systemd-docker", "systemd-docker:latest", DockerBuild("systemd", "systemd-docker"),
+               "systemd starting Debian's docker.io at boot, its data on a RUNCVM_DISKS disk"),
         Recipe("kernel", "kernel:latest", DockerBuild(BASE, "kernel"),
                "Debian's cloud kernel installed in the image (/vmlinuz, /initrd.img)"),
         Recipe("python3", "python3:latest", DockerBuild(BASE, "python3"), "Debian's python3"),

@@ -37,7 +37,10 @@ INIT_SYSTEM_ARGUMENTS = {"systemd": "systemd.getty_auto=0"}
 
 def kernel_command_line(vm: Vm) -> str:
     verbosity = "loglevel=7" if vm.kernel_debug else "quiet loglevel=0"
-    parts = ["console=ttyS0", vm.root_arguments, "rw", f"init={layout.GUEST_INIT}", "panic=-1", verbosity,
+    # apparmor=0: Debian's kernels enable AppArmor, and then dockerd in the VM refuses to run
+    # containers unless the image has apparmor_parser; an image's own profiles are not the VM's
+    # boundary. RUNCVM_KERNEL_APPEND=apparmor=1 turns it back on (the last one counts).
+    parts = ["console=ttyS0", vm.root_arguments, "rw", f"init={layout.GUEST_INIT}", "panic=-1", "apparmor=0", verbosity,
              INIT_SYSTEM_ARGUMENTS.get(vm.init_system or ""), vm.kernel_append]
     return " ".join(part for part in parts if part)
 
