@@ -303,3 +303,15 @@ def test_forcing_kvm_where_it_cannot_boot_a_kernel_fails_docker_run(docker_cli, 
     vm = run(docker_cli, runcvm, test_images[DEBIAN], "true", options=("-e", "RUNCVM_ACCEL=kvm"))
     assert vm.returncode == 125
     assert b"RUNCVM_ACCEL=kvm was requested but KVM is not usable" in vm.stderr
+
+
+def test_docker_init_is_the_workloads_pid_1_and_parent_as_under_runc(docker_cli, runcvm, test_images):
+    runc, vm = both(docker_cli, runcvm, test_images["busybox"], "busybox", "sh", "-c",
+                    "busybox ps -o pid,ppid,comm; exit 3", options=("--init",))
+
+    def tree(completed):  # (pid, ppid, command) of PID 1, then the commands of its children
+        rows = [line.split() for line in completed.stdout.decode().splitlines()[1:]]
+        return rows[0], sorted(row[2] for row in rows if row[1] == "1")
+
+    assert (runc.returncode, vm.returncode) == (3, 3), vm.stderr
+    assert tree(vm) == tree(runc) == (["1", "0", "docker-init"], ["busybox"])

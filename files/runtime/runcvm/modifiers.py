@@ -25,7 +25,8 @@ from runcvm import image_root
 from runcvm.exec_spec import oci_process
 from runcvm.namespaces import namespace_id
 
-DOCKER_INITS = ("/sbin/docker-init", "/dev/init")
+# Podman's --init: its catatonit is bind-mounted at /dev/init, which the VM's own /dev hides.
+HIDDEN_INITS = ("/dev/init",)
 # The plan's file in the bundle, bind-mounted at layout.PLAN_FILE.
 PLAN_NAME = "runcvm-plan.json"
 # The bundle's directory behind the container's /.runcvm: containerd removes it with the bundle.
@@ -113,10 +114,12 @@ def network_namespace(spec: dict, context: Context, fields: dict) -> None:
 
 def workload(spec: dict, context: Context, fields: dict) -> None:
     """The launcher runs first, as root; the original process, with its user, goes to the VM.
-    Docker's --init is dropped: RunCVM's guest init reaps and forwards signals itself."""
+    Docker's --init (/sbin/docker-init, a static tini) runs in the VM as under runc: the
+    workload's PID 1 and parent. An init the VM cannot see is dropped: RunCVM's guest init reaps
+    and forwards signals itself."""
     process = spec["process"]
     args = process["args"]
-    if args[0] in DOCKER_INITS:
+    if args[0] in HIDDEN_INITS:
         spec["mounts"] = [m for m in spec["mounts"] if m["destination"] != args[0]]
         args = args[2:] if args[1:2] == ["--"] else args[1:]
     fields["workload"] = oci_process(process, args)

@@ -38,7 +38,7 @@ def test_the_launcher_runs_first_and_the_plan_holds_the_original_process(case, t
     new, vm_plan = rewritten(case, tmp_path, kernels, copy.deepcopy(old))
     workload = vm_plan.workload
     assert new["process"]["args"] == [layout.LAUNCHER]
-    assert list(workload.args) == [a for a in old["process"]["args"] if a not in ("/sbin/docker-init", "--")]
+    assert list(workload.args) == old["process"]["args"]
     assert workload.cwd == old["process"]["cwd"]
     assert list(workload.env) == [e for e in old["process"]["env"] if not e.startswith("RUNCVM_")]
     assert workload.user.uid == old["process"]["user"]["uid"]
@@ -75,10 +75,21 @@ def test_user_and_groups(tmp_path, kernels):
     assert vm_plan.workload.cwd == "/tmp"
 
 
-def test_docker_init_is_dropped_with_its_mount(tmp_path, kernels):
+def test_docker_init_stays_the_workloads_parent_as_under_runc(tmp_path, kernels):
     new, vm_plan = rewritten("init", tmp_path, kernels)
+    assert vm_plan.workload.args == ("/sbin/docker-init", "--", "true")
+    assert "/vm/sbin/docker-init" in [m["destination"] for m in new["mounts"]]
+
+
+def test_an_init_the_vm_cannot_see_is_dropped_with_its_mount(tmp_path, kernels):
+    config = load("init", tmp_path)
+    config["process"]["args"][0] = "/dev/init"
+    for mount in config["mounts"]:
+        if mount["destination"] == "/sbin/docker-init":
+            mount["destination"] = "/dev/init"
+    new, vm_plan = rewritten("init", tmp_path, kernels, config)
     assert vm_plan.workload.args == ("true",)
-    assert "/sbin/docker-init" not in [m["destination"] for m in new["mounts"]]
+    assert not any(m["destination"].endswith("/dev/init") for m in new["mounts"])
 
 
 def test_tmpfs_goes_to_the_vm(tmp_path, kernels):
