@@ -80,4 +80,14 @@ options:
     type: str
     choices: [auto, systemd, busybox, none]
     default: auto
+  cgroupfs:
+    description:
+      - How the VM's cgroup filesystems are mounted (C(RUNCVM_CGROUPFS)), in the original RunCVM's words.
+      - V(none) or V(systemd) mount none (an init system mounts its own); V(1) or V(cgroup1) a tmpfs
+        with each cgroup v1 controller the kernel has; V(hybrid) or V(mixed) those plus cgroup2 at
+        C(/sys/fs/cgroup/unified); V(2) or V(cgroup2) cgroup2 alone.
+      - V(auto) is V(none) when the workload is an init system, else V(hybrid).
+    type: str
+    choices: [auto, none, systemd, hybrid, mixed, '1', cgroup1, '2', cgroup2]
+    default: auto
 """

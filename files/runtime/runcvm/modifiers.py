@@ -129,12 +129,16 @@ def workload(spec: dict, context: Context, fields: dict) -> None:
 
 def init_system(spec: dict, context: Context, fields: dict) -> None:
     """Whether the workload is an init system that owns the VM as its PID 1: as the option says,
-    or, by default, as what its command resolves to in the image."""
+    or, by default, as what its command resolves to in the image; and so how the VM's cgroup
+    filesystems are mounted."""
     chosen = fields["options"].init_system
     if chosen == "auto":
         workload = fields["workload"]
         chosen = image_root.init_system(context.root(spec), workload.args, workload.env)
     fields["init_system"] = None if chosen == "none" else chosen
+    cgroupfs = fields["options"].cgroupfs
+    fields["cgroupfs"] = runcvm_options.CGROUPFS_MODES[cgroupfs] if cgroupfs != "auto" else \
+        "none" if fields["init_system"] else "hybrid"
 
 
 def mounts(spec: dict, context: Context, fields: dict) -> None:

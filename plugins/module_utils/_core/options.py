@@ -31,6 +31,11 @@ FIRST_VERSION = "0.1.0"
 VIRTIOFSD_CACHES = ("auto", "always", "never", "none")
 # Init systems RunCVM hands PID 1 of the VM to; "auto" finds them by what the workload resolves to.
 INIT_SYSTEMS = ("systemd", "busybox")
+# How the VM's cgroup filesystems are mounted, by each of the original RunCVM's words: none (an
+# init system mounts its own), cgroup1 (a tmpfs with each v1 controller), hybrid (cgroup1 plus
+# cgroup2 at unified) or cgroup2. "auto": none under an init system, else hybrid.
+CGROUPFS_MODES = {"none": "none", "systemd": "none", "hybrid": "hybrid", "mixed": "hybrid",
+                  "1": "cgroup1", "cgroup1": "cgroup1", "2": "cgroup2", "cgroup2": "cgroup2"}
 DISK_FILESYSTEMS = ("ext4", "ext3", "ext2")
 TRUE, FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 # A disk size: bytes, or a whole number of KiB, MiB, GiB or TiB.
@@ -175,6 +180,7 @@ OPTIONS = (
     Option("virtiofsd_cache", Choice(VIRTIOFSD_CACHES), "auto", "virtiofsd's cache mode for the root filesystem"),
     Option("init_system", Choice(("auto", *INIT_SYSTEMS, "none")), "auto",
            "whether the workload is an init system that owns the VM as its PID 1"),
+    Option("cgroupfs", Choice(("auto", *CGROUPFS_MODES)), "auto", "how the VM's cgroup filesystems are mounted"),
 )
 BY_VARIABLE = {option.variable: option for option in OPTIONS}
 

@@ -87,6 +87,7 @@ class VmPlan:
     tmpfs: tuple[Tmpfs, ...]
     host_network_namespace: str  # the one network namespace the launcher must never touch
     init_system: str | None = None  # options.INIT_SYSTEMS: the workload is the VM's own PID 1
+    cgroupfs: str = "hybrid"        # a value of options.CGROUPFS_MODES
     rewrite_seconds: float = 0.0
 
 
@@ -136,6 +137,7 @@ class GuestConfig:
     disks: tuple[GuestDisk, ...]
     pids_limit: int | None = None  # how many processes the workload and its execs may have
     init_system: str | None = None  # the workload becomes PID 1 of the VM (options.INIT_SYSTEMS)
+    cgroupfs: str = "hybrid"        # how the guest mounts cgroups: a value of options.CGROUPFS_MODES
 
 
 T = t.TypeVar("T")

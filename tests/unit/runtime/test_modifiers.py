@@ -250,3 +250,18 @@ def test_an_init_system_is_found_by_what_the_workload_resolves_to(tmp_path, kern
     config["process"]["env"] = [*env, *([f"RUNCVM_INIT_SYSTEM={option}"] if option else [])]
     vm_plan = modifiers.rewrite(config, context(tmp_path, kernels))
     assert vm_plan.init_system == expected
+
+
+@pytest.mark.parametrize("args, option, expected", [
+    (["true"], None, "hybrid"),          # the original's default without an init system
+    (["/sbin/init"], None, "none"),      # systemd mounts its own
+    (["true"], "2", "cgroup2"),
+    (["true"], "mixed", "hybrid"),
+    (["/sbin/init"], "cgroup1", "cgroup1"),
+], ids=str)
+def test_the_vms_cgroup_filesystems_follow_the_init_system_or_the_option(tmp_path, kernels, args, option, expected):
+    config = load("plain", tmp_path)
+    image_with(pathlib.Path(config["root"]["path"]), {"sbin/init": "/lib/systemd/systemd"}, ("lib/systemd/systemd",))
+    config["process"]["args"] = args
+    config["process"]["env"] = [f"RUNCVM_CGROUPFS={option}"] if option else []
+    assert modifiers.rewrite(config, context(tmp_path, kernels)).cgroupfs == expected

@@ -24,8 +24,9 @@ from runcvm.guest.agent import Agent
 
 VIRTIO_PORTS = "/sys/class/virtio-ports"
 CGROUP_ROOT = "/sys/fs/cgroup"
+CGROUP_FLAGS = system.MS_NOSUID | system.MS_NODEV | system.MS_NOEXEC
 # The cgroup the workload and its execs run in when --pids-limit sets how many processes they may have.
-WORKLOAD_CGROUP = f"{CGROUP_ROOT}/workload"
+WORKLOAD_CGROUP = "workload"
 
 
 def log(message: str) -> None:
@@ -43,8 +44,6 @@ def mount_system() -> None:
                          ("/dev/stdout", "/proc/self/fd/1"), ("/dev/stderr", "/proc/self/fd/2")):
         if not os.path.lexists(link):
             os.symlink(target, link)
-    if os.path.isdir("/sys/fs/cgroup"):
-        system.mount("cgroup2", "/sys/fs/cgroup", "cgroup2", system.MS_NOSUID | system.MS_NODEV | system.MS_NOEXEC)
 
 
 def disable_ipv6() -> None:
@@ -58,8 +57,40 @@ def disable_ipv6() -> None:
             pass
 
 
+def mount_cgroups(mode: str) -> None:
+    """cgroup filesystems as RUNCVM_CGROUPFS says (options.CGROUPFS_MODES), as the original
+    RunCVM mounts them: v1 controllers the kernel lacks are skipped."""
+    if mode == "none" or not os.path.isdir(CGROUP_ROOT):
+        return
+    if mode == "cgroup2":
+        system.mount("cgroup2", CGROUP_ROOT, "cgroup2", CGROUP_FLAGS)
+        return
+    system.mount("cgroup", CGROUP_ROOT, "tmpfs", system.MS_NOSUID | system.MS_NODEV | system.MS_NOEXEC, "mode=755")
+    for controller in v1_controllers():
+        directory = f"{CGROUP_ROOT}/{controller}"
+        os.makedirs(directory, exist_ok=True)
+        try:
+            system.mount("cgroup", directory, "cgroup", CGROUP_FLAGS, controller)
+        except OSError:
+            os.rmdir(directory)
+    if mode == "hybrid":
+        os.makedirs(f"{CGROUP_ROOT}/unified", exist_ok=True)
+        system.mount("cgroup2", f"{CGROUP_ROOT}/unified", "cgroup2", CGROUP_FLAGS)
+
+
+def v1_controllers() -> list[str]:
+    """The controllers /proc/cgroups lists as enabled."""
+    try:
+        with open("/proc/cgroups", encoding="ascii") as table:
+            rows = [line.split() for line in table if not line.startswith("#")]
+    except OSError:
+        return []
+    return [row[0] for row in rows if len(row) == 4 and row[3] == "1"]
+
+
 def apply_config(config: plan.GuestConfig) -> str | None:
     """Set the VM up as the launcher says; the cgroup the sessions are to run in, if any."""
+    mount_cgroups(config.cgroupfs)
     disable_ipv6()
     network.configure(config.network)
     socket.sethostname(config.hostname)
@@ -71,17 +102,25 @@ def apply_config(config: plan.GuestConfig) -> str | None:
         system.mount("tmpfs", tmpfs.destination, "tmpfs", flags, data)
     mount_disks(config.disks)
     # An init system manages the VM's cgroups itself.
-    return limited_cgroup(config.pids_limit) if config.pids_limit and not config.init_system else None
+    return limited_cgroup(config.pids_limit, config.cgroupfs) if config.pids_limit and not config.init_system else None
 
 
-def limited_cgroup(pids_limit: int) -> str:
-    """A cgroup whose processes may number at most `pids_limit`, as runc's --pids-limit."""
-    with open(f"{CGROUP_ROOT}/cgroup.subtree_control", "w", encoding="ascii") as control:
-        control.write("+pids")
-    os.makedirs(WORKLOAD_CGROUP, exist_ok=True)
-    with open(f"{WORKLOAD_CGROUP}/pids.max", "w", encoding="ascii") as limit:
+def limited_cgroup(pids_limit: int, cgroupfs: str) -> str | None:
+    """A cgroup whose processes may number at most `pids_limit`, as runc's --pids-limit: in the
+    v1 pids hierarchy, or in cgroup2 alone; None where the VM has no pids controller."""
+    if cgroupfs == "cgroup2":
+        with open(f"{CGROUP_ROOT}/cgroup.subtree_control", "w", encoding="ascii") as control:
+            control.write("+pids")
+        parent = CGROUP_ROOT
+    elif os.path.isdir(f"{CGROUP_ROOT}/pids"):
+        parent = f"{CGROUP_ROOT}/pids"
+    else:
+        return None
+    cgroup = f"{parent}/{WORKLOAD_CGROUP}"
+    os.makedirs(cgroup, exist_ok=True)
+    with open(f"{cgroup}/pids.max", "w", encoding="ascii") as limit:
         limit.write(str(pids_limit))
-    return WORKLOAD_CGROUP
+    return cgroup
 
 
 def mount_disks(disks: tuple[plan.GuestDisk, ...]) -> None:

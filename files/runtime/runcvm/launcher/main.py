@@ -97,7 +97,7 @@ class Launcher:
         config = plan.GuestConfig(network=net, hostname=socket.gethostname(), tmpfs=self.plan.tmpfs,
                                   resolv_conf=layout.GUEST_RESOLV_CONF if net.dns_proxy else None,
                                   disks=tuple(disk.guest for disk in attached), pids_limit=self.plan.pids_limit,
-                                  init_system=self.plan.init_system)
+                                  init_system=self.plan.init_system, cgroupfs=self.plan.cgroupfs)
         with open(layout.GUEST_CONFIG_FILE, "w", encoding="utf-8") as handle:
             handle.write(plan.dumps(config))
 
