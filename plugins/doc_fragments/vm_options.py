@@ -90,4 +90,26 @@ options:
     type: str
     choices: [auto, none, systemd, hybrid, mixed, '1', cgroup1, '2', cgroup2]
     default: auto
+  kernel_mount_lib_modules:
+    description:
+      - Mount the kernel's modules over all of C(/lib/modules) in the VM, not only
+        C(/lib/modules/<version>) (C(RUNCVM_KERNEL_MOUNT_LIB_MODULES)); OpenWrt images need this.
+    type: bool
+    default: false
+  hugetlb:
+    description:
+      - Back the VM's memory with the host's huge pages (C(RUNCVM_HUGETLB)). The host must have as
+        many free as the VM's memory (C(vm.nr_hugepages)); the container is refused when it has not.
+    type: bool
+    default: false
+  sys_admin:
+    description:
+      - Give the container C(CAP_SYS_ADMIN) and the VM's root C(CAP_SYS_ADMIN) on its root
+        filesystem, so it can set C(trusted.*) extended attributes (C(RUNCVM_SYS_ADMIN)).
+    type: bool
+    default: false
+  bios_debug:
+    description: Show the firmware's (SeaBIOS) debug output on stderr (C(RUNCVM_BIOS_DEBUG)).
+    type: bool
+    default: false
 """

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from runcvm.modifiers import host_huge_pages_free_mib
+
 DEBIAN = "debian"
+# More than the host's free huge pages hold, whatever it has.
+BEYOND_HUGE_PAGES_MIB = host_huge_pages_free_mib() + 64
 
 
 @pytest.mark.parametrize("options, message", [
@@ -14,6 +18,8 @@ DEBIAN = "debian"
     (("-e", "RUNCVM_KERNEL=debian/0.0"), "RUNCVM_KERNEL=debian/0.0: debian has no kernel 0.0"),
     (("--memory", "32m"), "--memory 32m is too small for a VM: give it at least --memory 64m"),
     (("--network=host",), "--network=host is not supported by RunCVM"),
+    (("-e", "RUNCVM_HUGETLB=1", "--memory", f"{BEYOND_HUGE_PAGES_MIB}m"),
+     f"RUNCVM_HUGETLB=1 needs {BEYOND_HUGE_PAGES_MIB} MiB of free huge pages"),
     # Refused by the launcher once the container runs, before QEMU starts.
     (("-e", "RUNCVM_DISKS=/disks/new.img,/data,ext4"), "/disks/new.img does not exist; give a size to create it"),
 ])

@@ -51,6 +51,16 @@ class SpecError(Exception):
     """The container cannot be made a VM; the message names the option and the fix."""
 
 
+def host_huge_pages_free_mib(meminfo: str = "/proc/meminfo") -> int:
+    """How much memory the host's free huge pages hold, in MiB."""
+    values = {}
+    with open(meminfo, encoding="ascii") as handle:
+        for line in handle:
+            name, _, rest = line.partition(":")
+            values[name] = int(rest.split()[0]) if rest.split() else 0
+    return values.get("HugePages_Free", 0) * values.get("Hugepagesize", 0) // 1024
+
+
 @dataclasses.dataclass(frozen=True)
 class Context:
     """What the modifiers need besides the spec itself."""
@@ -58,6 +68,7 @@ class Context:
     bundle: str
     payload_dir: str = layout.PAYLOAD_DIR
     kvm_status: t.Callable[[], KvmStatus] = host_kvm_status
+    huge_pages_free_mib: t.Callable[[], int] = host_huge_pages_free_mib
     # The runtime runs in the network namespace dockerd gives --network=host: the host's.
     host_network_namespace: t.Callable[[], str | None] = namespace_id
 
@@ -196,9 +207,10 @@ def devices(spec: dict, context: Context, fields: dict) -> None:
 
 def capabilities(spec: dict, context: Context, fields: dict) -> None:
     sets = spec["process"].setdefault("capabilities", {})
+    wanted = (*CAPABILITIES, "CAP_SYS_ADMIN") if fields["options"].sys_admin else CAPABILITIES
     for name in ("bounding", "effective", "permitted"):
         current = sets.setdefault(name, [])
-        current.extend(cap for cap in CAPABILITIES if cap not in current)
+        current.extend(cap for cap in wanted if cap not in current)
 
 
 def seccomp(spec: dict, context: Context, fields: dict) -> None:
@@ -220,6 +232,10 @@ def memory(spec: dict, context: Context, fields: dict) -> None:
         limits["swap"] = new_limit + max(0, swap - (limit or 0)) if limit and limit > 0 else new_limit
     limits["limit"] = new_limit
     fields["memory_mib"] = vm_mib
+    if fields["options"].hugetlb and context.huge_pages_free_mib() < vm_mib:
+        raise SpecError(f"RUNCVM_HUGETLB=1 needs {vm_mib} MiB of free huge pages for the VM's memory, and this "
+                        f"host has {context.huge_pages_free_mib()} MiB: raise vm.nr_hugepages (sysctl) or drop "
+                        "RUNCVM_HUGETLB")
 
 
 def cpus(spec: dict, context: Context, fields: dict) -> None:
@@ -249,8 +265,10 @@ def kernel(spec: dict, context: Context, fields: dict) -> None:
     fields["kernel"] = plan.Kernel(kernel=choice.kernel, initrd=choice.initrd, root_arguments=choice.root_arguments,
                                    source=choice.source, version=choice.version, note=choice.note)
     if choice.modules:
-        spec["mounts"].append({"destination": f"{layout.VM_ROOT}/lib/modules/{choice.version}", "type": "bind",
-                               "source": os.path.join(context.kernels_dir, choice.modules),
+        modules = os.path.join(context.kernels_dir, choice.modules)
+        whole_tree = fields["options"].kernel_mount_lib_modules
+        spec["mounts"].append({"destination": f"{layout.VM_ROOT}/lib/modules" + ("" if whole_tree else f"/{choice.version}"),
+                               "type": "bind", "source": os.path.dirname(modules) if whole_tree else modules,
                                "options": ["rbind", "rprivate", "ro"]})
 
 

@@ -181,6 +181,12 @@ OPTIONS = (
     Option("init_system", Choice(("auto", *INIT_SYSTEMS, "none")), "auto",
            "whether the workload is an init system that owns the VM as its PID 1"),
     Option("cgroupfs", Choice(("auto", *CGROUPFS_MODES)), "auto", "how the VM's cgroup filesystems are mounted"),
+    Option("kernel_mount_lib_modules", Flag(), False,
+           "mount the kernel's modules over all of /lib/modules in the VM, not only /lib/modules/<version>"),
+    Option("hugetlb", Flag(), False, "back the VM's memory with the host's huge pages"),
+    Option("sys_admin", Flag(), False,
+           "give the container CAP_SYS_ADMIN and the VM's root CAP_SYS_ADMIN on its root filesystem (trusted.* xattrs)"),
+    Option("bios_debug", Flag(), False, "show the firmware's (SeaBIOS) debug output on stderr"),
 )
 BY_VARIABLE = {option.variable: option for option in OPTIONS}
 

@@ -4,6 +4,7 @@ and the plan it decides. Nothing here reads the host's /dev/kvm or network names
 from __future__ import annotations
 
 import copy
+import dataclasses
 import pathlib
 
 import pytest
@@ -265,3 +266,41 @@ def test_the_vms_cgroup_filesystems_follow_the_init_system_or_the_option(tmp_pat
     config["process"]["args"] = args
     config["process"]["env"] = [f"RUNCVM_CGROUPFS={option}"] if option else []
     assert modifiers.rewrite(config, context(tmp_path, kernels)).cgroupfs == expected
+
+
+def with_env(tmp_path, *variables):
+    config = load("plain", tmp_path)
+    config["process"]["env"] = list(variables)
+    return config
+
+
+def test_huge_pages_are_refused_with_the_numbers_where_the_host_has_too_few(tmp_path, kernels):
+    config = with_env(tmp_path, "RUNCVM_HUGETLB=1")
+    few = dataclasses.replace(context(tmp_path, kernels), huge_pages_free_mib=lambda: 256)
+    with pytest.raises(modifiers.SpecError, match="RUNCVM_HUGETLB=1 needs 512 MiB of free huge pages.* has 256 MiB"):
+        modifiers.rewrite(copy.deepcopy(config), few)
+    enough = dataclasses.replace(context(tmp_path, kernels), huge_pages_free_mib=lambda: 1024)
+    assert modifiers.rewrite(config, enough).options.hugetlb
+
+
+def test_the_hosts_free_huge_pages_are_read_from_meminfo(tmp_path):
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       24684564 kB\nHugePages_Total:     600\nHugePages_Free:      512\n"
+                       "Hugepagesize:       2048 kB\n")
+    assert modifiers.host_huge_pages_free_mib(str(meminfo)) == 1024
+
+
+def test_sys_admin_gives_the_container_cap_sys_admin(tmp_path, kernels):
+    plain, _plan = rewritten("plain", tmp_path, kernels)
+    config = with_env(tmp_path, "RUNCVM_SYS_ADMIN=1")
+    modifiers.rewrite(config, context(tmp_path, kernels))
+    assert "CAP_SYS_ADMIN" not in plain["process"]["capabilities"]["bounding"]
+    assert all("CAP_SYS_ADMIN" in config["process"]["capabilities"][name] for name in ("bounding", "effective", "permitted"))
+
+
+def test_the_kernels_modules_cover_all_of_lib_modules_when_asked(tmp_path, kernels):
+    config = with_env(tmp_path, "RUNCVM_KERNEL_MOUNT_LIB_MODULES=1")
+    modifiers.rewrite(config, context(tmp_path, kernels))
+    (modules,) = [m for m in config["mounts"] if m["destination"].startswith("/vm/lib/modules")]
+    assert modules["destination"] == "/vm/lib/modules" and modules["source"].endswith("/modules")
+    assert "ro" in modules["options"]

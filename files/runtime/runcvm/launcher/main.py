@@ -71,7 +71,7 @@ class Launcher:
         except disks.DiskError as error:
             raise LaunchError(str(error)) from error
         self._write_guest_config(net, attached)
-        self.children.start("virtiofsd", qemu.virtiofsd_command(self.options.virtiofsd_cache), layout.VIRTIOFS_SOCKET)
+        self.children.start("virtiofsd", qemu.virtiofsd_command(self.options.virtiofsd_cache, self.options.sys_admin), layout.VIRTIOFS_SOCKET)
         self._start_qemu(net, attached)
         status = self._relay()
         self.children.stop(POWEROFF_TIMEOUT)
@@ -113,7 +113,8 @@ class Launcher:
             root_arguments=kernel.root_arguments, taps=tuple((i.tap, i.mac) for i in net.interfaces),
             console=self._console(),
             kernel_append=self.options.kernel_append, kernel_debug=self.options.kernel_debug,
-            disks=tuple((disk.path, disk.guest.serial) for disk in attached), init_system=self.plan.init_system)
+            disks=tuple((disk.path, disk.guest.serial) for disk in attached), init_system=self.plan.init_system,
+            hugetlb=self.options.hugetlb, bios_debug=self.options.bios_debug)
         self.timing.mark("qemu")
         self.children.start("qemu", qemu.command(vm), layout.AGENT_SOCKET)
 

@@ -27,6 +27,8 @@ class Vm:
     kernel_debug: bool = False
     disks: tuple[tuple[str, str], ...] = ()  # (backing file, serial)
     init_system: str | None = None
+    hugetlb: bool = False
+    bios_debug: bool = False
 
 
 # What an init system is told on the kernel's command line. systemd: no login prompt on the
@@ -53,7 +55,8 @@ def command(vm: Vm) -> list[str]:
         "-m", f"{vm.memory_mib}M", "-smp", str(vm.cpus),
         "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-sandbox", SANDBOX,
         # vhost-user needs the guest's memory shared with virtiofsd.
-        "-object", f"memory-backend-memfd,id=mem,size={vm.memory_mib}M,share=on", "-numa", "node,memdev=mem",
+        "-object", f"memory-backend-memfd,id=mem,size={vm.memory_mib}M,share=on{',hugetlb=on' if vm.hugetlb else ''}",
+        "-numa", "node,memdev=mem",
         "-chardev", f"socket,id=rootfs,path={layout.VIRTIOFS_SOCKET}",
         "-device", f"vhost-user-fs-pci,chardev=rootfs,tag={layout.VIRTIOFS_TAG}",
         "-device", "virtio-serial-pci,id=ports",
@@ -68,12 +71,16 @@ def command(vm: Vm) -> list[str]:
     for index, (path, serial) in enumerate(vm.disks):
         args += ["-drive", f"file={path},format=raw,if=none,id=disk{index},discard=unmap",
                  "-device", f"virtio-blk-pci,drive=disk{index},serial={serial}"]
+    if vm.bios_debug:  # SeaBIOS writes its debug output to QEMU's debug console port
+        args += ["-chardev", "file,id=firmware,path=/proc/self/fd/2", "-device", "isa-debugcon,iobase=0x402,chardev=firmware"]
     args += ["-kernel", vm.kernel, "-initrd", vm.initrd, "-append", kernel_command_line(vm)]
     return args
 
 
-def virtiofsd_command(cache: str) -> list[str]:
-    """virtiofsd serving the container's root, as the launcher sees it, with `cache` (RUNCVM_VIRTIOFSD_CACHE)."""
+def virtiofsd_command(cache: str, sys_admin: bool = False) -> list[str]:
+    """virtiofsd serving the container's root, as the launcher sees it, with `cache` (RUNCVM_VIRTIOFSD_CACHE);
+    `sys_admin` lets the guest's root use CAP_SYS_ADMIN on it (RUNCVM_SYS_ADMIN)."""
     cache = "never" if cache == "none" else cache
     return [f"{layout.GUEST_DIR}/bin/virtiofsd", f"--socket-path={layout.VIRTIOFS_SOCKET}", f"--shared-dir={layout.VM_ROOT}",
-            "--sandbox=chroot", "--announce-submounts", f"--cache={cache}", "--log-level=error"]
+            "--sandbox=chroot", "--announce-submounts", f"--cache={cache}", "--log-level=error",
+            *(["--modcaps=+sys_admin"] if sys_admin else [])]

@@ -49,3 +49,12 @@ def test_virtiofsd_serves_the_vm_root_with_the_cache_asked_for():
         "/.runcvm/guest/bin/virtiofsd", "--socket-path=/run/runcvm/virtiofs.sock", "--shared-dir=/vm",
         "--sandbox=chroot", "--announce-submounts", "--cache=always", "--log-level=error"]
     assert "--cache=never" in qemu.virtiofsd_command("none")  # the original RunCVM's word
+
+
+def test_the_originals_debugging_and_memory_options_reach_qemu_and_virtiofsd():
+    assert "share=on,hugetlb=on" in " ".join(qemu.command(vm(hugetlb=True)))
+    assert "hugetlb" not in " ".join(qemu.command(vm()))
+    assert "isa-debugcon,iobase=0x402,chardev=firmware" in " ".join(qemu.command(vm(bios_debug=True)))
+    assert "isa-debugcon" not in " ".join(qemu.command(vm()))
+    assert qemu.virtiofsd_command("auto", sys_admin=True)[-1] == "--modcaps=+sys_admin"
+    assert "--modcaps=+sys_admin" not in qemu.virtiofsd_command("auto")

@@ -1,5 +1,6 @@
-"""cgroups in the VM as the original RunCVM mounts them (RUNCVM_CGROUPFS), and dockerd in a VM
-without systemd running a container on them."""
+"""What system workloads need of the VM: cgroups as the original RunCVM mounts them
+(RUNCVM_CGROUPFS), the kernel's modules for modprobe, and dockerd without systemd running a
+container on them."""
 
 from __future__ import annotations
 
@@ -41,3 +42,12 @@ def test_dockerd_without_systemd_runs_a_container_in_the_vm(docker_cli, runcvm, 
                            timeout=BOOT_BOUND)
     assert inner.stdout == b"hello\n", inner.stderr
     assert docker_cli.cli("exec", name, "docker", "info", "-f", "{{.CgroupVersion}}").stdout == b"1\n"
+
+
+@pytest.mark.parametrize("whole_tree", [False, True], ids=["version-dir", "whole-lib-modules"])
+def test_modprobe_loads_the_kernels_modules(docker_cli, runcvm, test_images, whole_tree):
+    options = ("-e", "RUNCVM_KERNEL_MOUNT_LIB_MODULES=1") if whole_tree else ()
+    loaded = docker_cli.cli("run", "--rm", f"--runtime={runcvm}", *options, test_images["dockerhost"], "sh", "-c",
+                            "for m in overlay vxlan wireguard br_netfilter; do modprobe $m || exit; done; "
+                            "cut -d' ' -f1 /proc/modules", timeout=BOOT_BOUND)
+    assert {b"overlay", b"vxlan", b"wireguard", b"br_netfilter"} <= set(loaded.stdout.split()), loaded.stderr
