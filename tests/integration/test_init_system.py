@@ -90,6 +90,16 @@ def test_systemd_starts_docker_which_runs_a_container_in_the_vm(booted, runcvm, 
     assert inner.stdout.startswith(b"hello from ") and b"scope global eth0" in inner.stdout, inner.stderr
 
 
+def test_the_agent_outlives_systemd_reexecuting_and_isolating(booted, runcvm):
+    """RunCVM's agent is no unit: systemd re-executing itself or isolating a target leaves it be."""
+    docker, names = booted
+    vm = names[runcvm]
+    docker.cli("exec", vm, "systemctl", "daemon-reexec")
+    docker.cli("exec", vm, "systemctl", "isolate", "multi-user.target", timeout=BOOT_BOUND)
+    assert docker.cli("exec", vm, "cat", "/proc/1/comm").stdout == b"systemd\n"
+    assert system_state(docker, vm) == b"running"
+
+
 def test_docker_stop_powers_the_vm_off_and_ends_as_under_runc(booted, runcvm):
     """The image's STOPSIGNAL (SIGRTMIN+3, systemd's halt) becomes a power-off of the VM."""
     docker, names = booted
