@@ -112,4 +112,20 @@ options:
     description: Show the firmware's (SeaBIOS) debug output on stderr (C(RUNCVM_BIOS_DEBUG)).
     type: bool
     default: false
+  break_at:
+    description:
+      - Open a shell in the container at these stages of the launch (C(RUNCVM_BREAK)), for
+        debugging RunCVM; the launch goes on when the shell exits. Needs an interactive container.
+      - V(prenet) before the container's network is handed to the VM, V(postnet) after it,
+        V(preqemu) before QEMU starts, with its command line shown.
+    type: list
+    elements: str
+    choices: [prenet, postnet, preqemu]
+    default: []
+  runtime_debug:
+    description:
+      - Write what the runtime decided at create (the container's original and rewritten
+        C(config.json) and the VM plan) to C(/tmp/runcvm-<container id>.json) on the host (C(RUNCVM_RUNTIME_DEBUG)).
+    type: bool
+    default: false
 """

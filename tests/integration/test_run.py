@@ -315,3 +315,10 @@ def test_docker_init_is_the_workloads_pid_1_and_parent_as_under_runc(docker_cli,
 
     assert (runc.returncode, vm.returncode) == (3, 3), vm.stderr
     assert tree(vm) == tree(runc) == (["1", "0", "docker-init"], ["busybox"])
+
+
+def test_runcvm_break_opens_a_shell_in_the_container_then_the_launch_goes_on(docker_cli, runcvm, test_images):
+    completed = run(docker_cli, runcvm, test_images[DEBIAN], "echo", "the workload ran",
+                    options=("-i", "-e", "RUNCVM_BREAK=preqemu"), input=b"echo in the break: $(ls -d /vm)\nexit\n")
+    assert completed.stdout == b"in the break: /vm\nthe workload ran\n", completed.stderr
+    assert b"RUNCVM_BREAK: preqemu" in completed.stderr and b"qemu-system-x86_64 " in completed.stderr

@@ -126,7 +126,8 @@ def rewrite_bundle(context: modifiers.Context) -> None:
     started = time.monotonic()
     path = os.path.join(context.bundle, "config.json")
     with open(path, encoding="utf-8") as handle:
-        config = json.load(handle)
+        original = handle.read()
+    config = json.loads(original)
     if modifiers.rewritten(config) and os.path.isfile(context.plan_path):
         return
     vm_plan = modifiers.rewrite(config, context)
@@ -138,6 +139,15 @@ def rewrite_bundle(context: modifiers.Context) -> None:
         os.makedirs(context.state_dir + mount_point.removeprefix(layout.STATE_DIR), exist_ok=True)
     _write(context.plan_path, plan.dumps(vm_plan), mode=0o400)
     _write(path, json.dumps(config))
+    if vm_plan.options.runtime_debug:
+        decided = {"original": json.loads(original), "rewritten": config, "plan": json.loads(plan.dumps(vm_plan))}
+        _write(debug_log_path(context.bundle), json.dumps(decided, indent=1))
+
+
+def debug_log_path(bundle: str) -> str:
+    """Where RUNCVM_RUNTIME_DEBUG=1 writes what the runtime decided: the bundle's directory is
+    named after the container."""
+    return f"/tmp/runcvm-{os.path.basename(os.path.normpath(bundle))}.json"
 
 
 def main(argv: t.Sequence[str] | None = None, payload_dir: str = layout.PAYLOAD_DIR) -> int:

@@ -29,6 +29,9 @@ PREFIX = "RUNCVM_"
 FIRST_VERSION = "0.1.0"
 # "none" is the original RunCVM's word for "never".
 VIRTIOFSD_CACHES = ("auto", "always", "never", "none")
+# Where RUNCVM_BREAK opens a shell in the container: before the network is handed to the VM,
+# after, and before QEMU starts (its command line shown).
+BREAK_STAGES = ("prenet", "postnet", "preqemu")
 # Init systems RunCVM hands PID 1 of the VM to; "auto" finds them by what the workload resolves to.
 INIT_SYSTEMS = ("systemd", "busybox")
 # How the VM's cgroup filesystems are mounted, by each of the original RunCVM's words: none (an
@@ -120,6 +123,30 @@ class Choice(Text):
         return {**super().argument_spec(default), "choices": list(self.choices)}
 
 
+@dataclasses.dataclass(frozen=True)
+class Words(Text):
+    """A comma-separated list of words from `choices`."""
+
+    choices: tuple[str, ...]
+    argument_type = "list"
+
+    def parse(self, variable: str, text: str) -> tuple[str, ...]:
+        words = tuple(word.strip() for word in text.split(",") if word.strip())
+        unknown = [word for word in words if word not in self.choices]
+        if unknown:
+            raise OptionError(f"{variable}={text}: {', '.join(unknown)} is not one of {', '.join(self.choices)}")
+        return words
+
+    def render(self, value: tuple[str, ...]) -> str:
+        return ",".join(value)
+
+    def from_task(self, value: t.Any) -> tuple[str, ...]:
+        return tuple(value)
+
+    def argument_spec(self, default: t.Any) -> dict[str, t.Any]:
+        return {"type": "list", "elements": "str", "choices": list(self.choices), "default": []}
+
+
 class KernelRequest(Text):
     def parse(self, variable: str, text: str) -> str:
         try:
@@ -160,10 +187,11 @@ class Option:
     default: t.Any
     doc: str           # what it does, in words the README's table of options uses too
     since: str = FIRST_VERSION
+    variable_name: str = ""  # where RUNCVM_<NAME> cannot be the variable (the name is a Python keyword)
 
     @property
     def variable(self) -> str:
-        return PREFIX + self.name.upper()
+        return PREFIX + (self.variable_name or self.name.upper())
 
     def parse(self, text: str | None) -> t.Any:
         """The value of the variable's `text`; unset or empty means the default."""
@@ -187,6 +215,10 @@ OPTIONS = (
     Option("sys_admin", Flag(), False,
            "give the container CAP_SYS_ADMIN and the VM's root CAP_SYS_ADMIN on its root filesystem (trusted.* xattrs)"),
     Option("bios_debug", Flag(), False, "show the firmware's (SeaBIOS) debug output on stderr"),
+    Option("break_at", Words(BREAK_STAGES), (), "open a shell in the container at these stages of the launch",
+           variable_name="BREAK"),
+    Option("runtime_debug", Flag(), False,
+           "write what the runtime decided at create to /tmp/runcvm-<container id>.json on the host"),
 )
 BY_VARIABLE = {option.variable: option for option in OPTIONS}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pathlib
 
 import pytest
 
@@ -132,3 +133,19 @@ def test_a_refused_create_writes_nothing(tmp_path, kernels):
         wrapper.rewrite_bundle(context(tmp_path, kernels))
     assert sorted(path.name for path in tmp_path.iterdir()) == before
     assert json.loads((tmp_path / "config.json").read_text()) == config
+
+
+def test_runtime_debug_writes_what_was_decided_on_the_host(tmp_path, kernels):
+    config = load("plain", tmp_path)
+    config["process"]["env"].append("RUNCVM_RUNTIME_DEBUG=1")
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    debug_log = pathlib.Path(wrapper.debug_log_path(str(tmp_path)))
+    try:
+        wrapper.rewrite_bundle(context(tmp_path, kernels))
+        decided = json.loads(debug_log.read_text())
+    finally:
+        debug_log.unlink(missing_ok=True)
+    assert debug_log.name == f"runcvm-{tmp_path.name}.json"
+    assert decided["original"] == config
+    assert decided["rewritten"] == json.loads((tmp_path / "config.json").read_text())
+    assert decided["plan"]["workload"]["args"] == ["true"]

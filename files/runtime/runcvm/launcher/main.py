@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 import termios
 import tty
@@ -64,7 +65,9 @@ class Launcher:
             say(self.plan.accelerator_warning)
         if self.plan.kernel.note:
             say(self.plan.kernel.note)
+        self._break_at("prenet")
         net = self._network()
+        self._break_at("postnet")
         privileges.drop((privileges.CAP_NET_ADMIN,))
         try:
             attached = disks.prepare(self.options.disks, layout.VM_ROOT)
@@ -115,8 +118,19 @@ class Launcher:
             kernel_append=self.options.kernel_append, kernel_debug=self.options.kernel_debug,
             disks=tuple((disk.path, disk.guest.serial) for disk in attached), init_system=self.plan.init_system,
             hugetlb=self.options.hugetlb, bios_debug=self.options.bios_debug)
+        self._break_at("preqemu", " ".join(qemu.command(vm)))
         self.timing.mark("qemu")
         self.children.start("qemu", qemu.command(vm), layout.AGENT_SOCKET)
+
+    def _break_at(self, stage: str, shown: str = "") -> None:
+        """RUNCVM_BREAK: a shell in the container at `stage`, on the container's own streams; the
+        launch goes on when it exits."""
+        if stage not in self.options.break_at:
+            return
+        say(f"RUNCVM_BREAK: {stage}: a shell in the container; exit it to go on")
+        if shown:
+            say(shown)
+        subprocess.run([layout.BUSYBOX, "sh"], check=False)
 
     def _console(self) -> str:
         """Where the VM's console goes: the container's log for the kernel's messages when asked;
