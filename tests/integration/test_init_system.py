@@ -88,6 +88,9 @@ def test_systemd_starts_docker_which_runs_a_container_in_the_vm(booted, runcvm, 
                        "echo hello from $(busybox hostname) in a VM; busybox ip -o -4 addr show eth0",
                        timeout=BOOT_BOUND)
     assert inner.stdout.startswith(b"hello from ") and b"scope global eth0" in inner.stdout, inner.stderr
+    # modprobe finds the kernel's modules at /lib/modules/<version>, where RunCVM puts them.
+    loaded = docker.cli("exec", vm, "sh", "-c", "modprobe -a vxlan wireguard && cut -d' ' -f1 /proc/modules")
+    assert {b"vxlan", b"wireguard", b"overlay", b"br_netfilter"} <= set(loaded.stdout.split())
 
 
 def test_the_agent_outlives_systemd_reexecuting_and_isolating(booted, runcvm):

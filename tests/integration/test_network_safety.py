@@ -5,11 +5,12 @@ the launcher checks again before it touches a link; both are proven on namespace
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 
-from harness.netns import SCRATCH_ADDRESS, scratch_namespace, snapshot
+from harness.netns import SCRATCH_ADDRESS, SCRATCH_GATEWAY, scratch_namespace, snapshot
 
 DEBIAN = "debian"
 # Runs the launcher's network hand-over inside a namespace; argv: namespace, the id the runtime
@@ -85,3 +86,32 @@ def test_another_containers_namespace_is_refused_and_left_as_it_was(docker_cli, 
     assert b"joins another network namespace" in refused.stderr and b"--network=container:" in refused.stderr
     assert snapshot(namespace) == before
     assert docker_cli.cli("inspect", "-f", "{{.State.Running}}", neighbour).stdout.strip() == b"true"
+
+
+CAPTURE = """
+import sys
+from pyroute2 import IPRoute, netns
+netns.setns(sys.argv[1])
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core import plan
+from runcvm.launcher import network
+with IPRoute() as ipr:
+    (eth0,) = ipr.link_lookup(ifname="eth0")
+    ipr.addr("add", index=eth0, address="fd00:db8::2", prefixlen=64)
+    ipr.route("add", dst="::/0", gateway="fd00:db8::1", oif=eth0)
+    print(plan.dumps(network.capture(ipr)))
+"""
+
+
+def test_an_ipv6_network_is_captured_with_its_global_addresses_and_routes():
+    """What the VM is to take on a network with IPv6: Docker's addresses and default routes of
+    both families; not the link-local address (the VM makes its own) nor the subnet routes (they
+    come back with the addresses)."""
+    with scratch_namespace() as namespace:
+        captured = subprocess.run([sys.executable, "-c", CAPTURE, namespace], capture_output=True, text=True,
+                                  timeout=60, check=False, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+        assert captured.returncode == 0, captured.stderr
+    network = json.loads(captured.stdout)
+    (interface,) = [i for i in network["interfaces"] if i["name"] == "eth0"]
+    assert interface["addresses"] == [f"{SCRATCH_ADDRESS}/24", "fd00:db8::2/64"]
+    assert sorted((route["destination"], route["gateway"]) for route in network["routes"]) == \
+        [("0.0.0.0/0", SCRATCH_GATEWAY), ("::/0", "fd00:db8::1")]

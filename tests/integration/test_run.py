@@ -322,3 +322,40 @@ def test_runcvm_break_opens_a_shell_in_the_container_then_the_launch_goes_on(doc
                     options=("-i", "-e", "RUNCVM_BREAK=preqemu"), input=b"echo in the break: $(ls -d /vm)\nexit\n")
     assert completed.stdout == b"in the break: /vm\nthe workload ran\n", completed.stderr
     assert b"RUNCVM_BREAK: preqemu" in completed.stderr and b"qemu-system-x86_64 " in completed.stderr
+
+
+# Fetches http://[NAME's IPv6 address]:8000/ (AAAA from Docker's DNS) and prints what came back
+# and the address the fetch went out from.
+FETCH_OVER_IPV6 = """
+import socket, sys, urllib.request
+address = socket.getaddrinfo(sys.argv[1], 8000, socket.AF_INET6, socket.SOCK_STREAM)[0][4][0]
+with socket.create_connection((address, 8000), timeout=60) as probe:
+    print(probe.getsockname()[0])
+print(urllib.request.urlopen(f"http://[{address}]:8000/hello", timeout=60).read().decode(), end="")
+"""
+SERVE_OVER_IPV6 = "mkdir -p /srv && cd /srv && echo hello over IPv6 > hello && exec python3 -m http.server --bind :: 8000"
+
+
+def test_ipv6_both_ways_on_an_ipv6_network(docker_cli, runcvm, test_images):
+    """The VM takes the container's IPv6 address and default route; names resolve to it (AAAA)."""
+    network = docker_cli.owner + "-v6"
+    docker_cli.cli("network", "create", "--ipv6", "--subnet", "fd00:cafe::/64", network)
+    names = {}
+    for runtime in ("runc", runcvm):
+        names[runtime] = f"{docker_cli.owner}-{runtime}-v6"
+        docker_cli.cli("run", "-d", f"--runtime={runtime}", "--network", network, "--name", names[runtime],
+                       test_images["python3"], "sh", "-c", SERVE_OVER_IPV6)
+
+    def address_of(name):
+        return json.loads(docker_cli.cli("inspect", name).stdout)[0]["NetworkSettings"]["Networks"][network][
+            "GlobalIPv6Address"]
+
+    def fetch(client, server):
+        completed = docker_cli.cli("exec", client, "python3", "-c", FETCH_OVER_IPV6, server, check=False, timeout=120)
+        return completed.stdout.decode().splitlines() if completed.returncode == 0 else None
+
+    # From the VM to the runc container, and back; the VM may still be booting at first.
+    assert wait_for(lambda: fetch(names[runcvm], names["runc"]), 180, 2, "the VM to reach its peer over IPv6") == \
+        [address_of(names[runcvm]), "hello over IPv6"]
+    assert wait_for(lambda: fetch(names["runc"], names[runcvm]), 60, 2, "the peer to reach the VM over IPv6") == \
+        [address_of(names["runc"]), "hello over IPv6"]

@@ -56,8 +56,8 @@ def host_huge_pages_free_mib(meminfo: str = "/proc/meminfo") -> int:
     values = {}
     with open(meminfo, encoding="ascii") as handle:
         for line in handle:
-            name, _, rest = line.partition(":")
-            values[name] = int(rest.split()[0]) if rest.split() else 0
+            name, value = line.split(":", 1)
+            values[name] = int(value.split()[0])
     return values.get("HugePages_Free", 0) * values.get("Hugepagesize", 0) // 1024
 
 

@@ -102,6 +102,7 @@ class Interface:
 
 
 DEFAULT_ROUTE = "0.0.0.0/0"
+DEFAULT_ROUTE_6 = "::/0"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -46,17 +46,6 @@ def mount_system() -> None:
             os.symlink(target, link)
 
 
-def disable_ipv6() -> None:
-    """As Docker does for containers on networks without IPv6: IPv6 sockets still open, but no
-    interface gets an IPv6 address."""
-    for scope in ("all", "default", "lo"):
-        try:
-            with open(f"/proc/sys/net/ipv6/conf/{scope}/disable_ipv6", "w", encoding="ascii") as handle:
-                handle.write("1")
-        except OSError:
-            pass
-
-
 def mount_cgroups(mode: str) -> None:
     """cgroup filesystems as RUNCVM_CGROUPFS says (options.CGROUPFS_MODES), as the original
     RunCVM mounts them: v1 controllers the kernel lacks are skipped."""
@@ -91,7 +80,6 @@ def v1_controllers() -> list[str]:
 def apply_config(config: plan.GuestConfig) -> str | None:
     """Set the VM up as the launcher says; the cgroup the sessions are to run in, if any."""
     mount_cgroups(config.cgroupfs)
-    disable_ipv6()
     network.configure(config.network)
     socket.sethostname(config.hostname)
     if config.resolv_conf:

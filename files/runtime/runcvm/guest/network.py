@@ -6,7 +6,7 @@ import os
 import subprocess
 
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core.layout import BUSYBOX
-from ansible_collections.runcvm.runcvm.plugins.module_utils._core.plan import DEFAULT_ROUTE, Network
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core.plan import DEFAULT_ROUTE, DEFAULT_ROUTE_6, Network
 
 SYS_NET = "/sys/class/net"
 
@@ -28,6 +28,31 @@ def links_by_mac() -> dict[str, str]:
     return links
 
 
+def has_ipv6(network: Network) -> bool:
+    return any(":" in address for interface in network.interfaces for address in interface.addresses)
+
+
+def set_ipv6(scope: str, setting: str, value: str) -> None:
+    try:
+        with open(f"/proc/sys/net/ipv6/conf/{scope}/{setting}", "w", encoding="ascii") as handle:
+            handle.write(value)
+    except OSError:
+        pass
+
+
+def configure_ipv6(network: Network) -> None:
+    """As Docker does for a container: without IPv6 addresses, no interface gets one (IPv6 sockets
+    still open); with them, they are static, as Docker gave them: no router advertisements, and no
+    duplicate address detection to wait for."""
+    if not has_ipv6(network):
+        for scope in ("all", "default", "lo"):
+            set_ipv6(scope, "disable_ipv6", "1")
+        return
+    for scope in ("all", "default", *(interface.name for interface in network.interfaces)):
+        for setting, value in (("accept_ra", "0"), ("autoconf", "0"), ("accept_dad", "0")):
+            set_ipv6(scope, setting, value)
+
+
 def configure(network: Network) -> None:
     ip("link", "set", "lo", "up")
     links = links_by_mac()
@@ -42,12 +67,15 @@ def configure(network: Network) -> None:
     for interface in network.interfaces:
         ip("link", "set", "dev", temporary[interface.name], "name", interface.name)
         ip("link", "set", "dev", interface.name, "mtu", str(interface.mtu))
+    configure_ipv6(network)
+    for interface in network.interfaces:
         for address in interface.addresses:
             ip("addr", "add", address, "dev", interface.name)
         ip("link", "set", "dev", interface.name, "up")
     if network.dns_proxy:
         ip("route", "add", f"{network.dns_proxy}/32", "dev", network.dns_proxy_interface, "scope", "link")
     for route in network.routes:
-        destination = "default" if route.destination == DEFAULT_ROUTE else route.destination
+        family = ["-6"] if ":" in route.destination else []
+        destination = "default" if route.destination in (DEFAULT_ROUTE, DEFAULT_ROUTE_6) else route.destination
         via = ["via", route.gateway] if route.gateway else []
-        ip("route", "add", destination, *via, "dev", route.interface)
+        ip(*family, "route", "add", destination, *via, "dev", route.interface)

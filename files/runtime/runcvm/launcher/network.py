@@ -18,11 +18,16 @@ import typing as t
 from pyroute2 import IPRoute, NetlinkError
 
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core.layout import VM_MAC_PREFIX
-from ansible_collections.runcvm.runcvm.plugins.module_utils._core.plan import DEFAULT_ROUTE, Interface, Network, Route
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core.plan import (
+    DEFAULT_ROUTE, DEFAULT_ROUTE_6, Interface, Network, Route,
+)
 from runcvm.namespaces import namespace_id
 
 RT_TABLE_MAIN = 254
 RT_SCOPE_LINK = 253
+RT_SCOPE_UNIVERSE = 0
+RTPROT_KERNEL = 2
+FAMILIES = {socket.AF_INET: DEFAULT_ROUTE, socket.AF_INET6: DEFAULT_ROUTE_6}
 # The address the VM sends DNS queries to when the container's resolver is on its loopback
 # (Docker's embedded DNS at 127.0.0.11): the launcher answers there, on the bridge, and forwards.
 # It is link-local from the block RFC 3927 keeps out of automatic use (169.254.0.0/24), so it is
@@ -39,7 +44,8 @@ def vm_mac(container_mac: str) -> str:
 
 
 def capture(ipr: IPRoute) -> Network:
-    """The container's interfaces (all but loopback) and its routes, as Docker set them up."""
+    """The container's interfaces (all but loopback) with their IPv4 and global IPv6 addresses, and
+    its routes, as Docker set them up. Link-local IPv6 addresses stay: the VM makes its own."""
     interfaces, names = [], {}
     for link in ipr.get_links():
         name = link.get_attr("IFLA_IFNAME")
@@ -47,16 +53,18 @@ def capture(ipr: IPRoute) -> Network:
             continue
         names[link["index"]] = name
         addresses = tuple(f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}"
-                          for a in ipr.get_addr(family=socket.AF_INET, index=link["index"]))
+                          for family in FAMILIES for a in ipr.get_addr(family=family, index=link["index"])
+                          if a["scope"] == RT_SCOPE_UNIVERSE)
         interfaces.append(Interface(name, vm_mac(link.get_attr("IFLA_ADDRESS")), link.get_attr("IFLA_MTU"),
                                     addresses, tap=f"tap-{name}"[:15], bridge=f"br-{name}"[:15]))
     routes = []
-    for route in ipr.get_routes(family=socket.AF_INET, table=RT_TABLE_MAIN):
-        interface = names.get(route.get_attr("RTA_OIF"))
-        if interface is None or route["scope"] == RT_SCOPE_LINK:
-            continue  # the subnet routes come back with the addresses
-        destination = f"{route.get_attr('RTA_DST') or '0.0.0.0'}/{route['dst_len']}"
-        routes.append(Route(destination, route.get_attr("RTA_GATEWAY"), interface))
+    for family, default in FAMILIES.items():
+        for route in ipr.get_routes(family=family, table=RT_TABLE_MAIN):
+            interface = names.get(route.get_attr("RTA_OIF"))
+            if interface is None or route["scope"] == RT_SCOPE_LINK or route["proto"] == RTPROT_KERNEL:
+                continue  # the subnet routes come back with the addresses
+            destination = f"{route.get_attr('RTA_DST')}/{route['dst_len']}" if route["dst_len"] else default
+            routes.append(Route(destination, route.get_attr("RTA_GATEWAY"), interface))
     return Network(tuple(interfaces), tuple(routes))
 
 
@@ -88,9 +96,11 @@ def transplant(ipr: IPRoute, network: Network, with_dns_proxy: bool) -> Network:
         return network
     (bridge,) = ipr.link_lookup(ifname=proxied.bridge)
     ipr.addr("add", index=bridge, address=DNS_PROXY_ADDRESS, prefixlen=32)
-    # Answers to the VM leave through the bridge: the container has no other route to it now.
-    for address in proxied.addresses:
-        ipr.route("add", dst=str(ipaddress.ip_interface(address).ip), dst_len=32, oif=bridge, scope=RT_SCOPE_LINK)
+    # Answers to the VM (it asks over IPv4) leave through the bridge: the container has no other
+    # route to it now.
+    for address in map(ipaddress.ip_interface, proxied.addresses):
+        if address.version == 4:
+            ipr.route("add", dst=str(address.ip), dst_len=32, oif=bridge, scope=RT_SCOPE_LINK)
     return dataclasses.replace(network, dns_proxy=DNS_PROXY_ADDRESS, dns_proxy_interface=proxied.name)
 
 
