@@ -27,6 +27,16 @@ def system_state(docker, name) -> bytes | None:
     return state if state not in (b"", b"offline") else None
 
 
+def what_the_vm_said(docker, name) -> str:
+    """For a failure: the container's state, its log and the end of the VM's console."""
+    state = docker.cli("inspect", "-f", "{{json .State}}", name, check=False).stdout.decode()
+    logs = docker.cli("logs", "--tail", "20", name, check=False)
+    console = docker.cli("exec", name, "---", "/.runcvm/guest/bin/busybox", "tail", "-n", "30",
+                         "/run/runcvm/console.log", check=False)
+    return (f"state: {state}\nlog:\n{(logs.stdout + logs.stderr).decode(errors='replace')}"
+            f"console:\n{(console.stdout + console.stderr).decode(errors='replace')}")
+
+
 @pytest.fixture(scope="module")
 def booted(docker_daemon, runcvm, test_images):
     """(docker CLI, {runtime: container}): systemd with Docker under RunCVM, and the systemd image
@@ -117,8 +127,11 @@ def test_busybox_init_owns_the_vm_when_asked_and_powers_it_off_on_stop(docker_cl
     name = docker_cli.owner + "-busybox-init"
     docker_cli.cli("run", "-d", f"--runtime={runcvm}", "--name", name, "-e", "RUNCVM_INIT_SYSTEM=busybox",
                    test_images["busybox"], "busybox", "init")
-    processes = wait_for(lambda: docker_cli.cli("exec", name, "busybox", "ps", "-o", "pid,comm", check=False,
-                                                timeout=BOOT_BOUND).stdout, BOOT_BOUND, 2, "the VM to take execs")
+    try:
+        processes = wait_for(lambda: docker_cli.cli("exec", name, "busybox", "ps", "-o", "pid,comm", check=False,
+                                                    timeout=BOOT_BOUND).stdout, BOOT_BOUND, 2, "the VM to take execs")
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n{what_the_vm_said(docker_cli, name)}") from error
     assert b"    1 busybox\n    2 kthreadd\n" in processes
     docker_cli.cli("stop", "-t", str(STOP_TIMEOUT), name, timeout=STOP_TIMEOUT + 60)
     assert docker_cli.cli("inspect", "-f", "{{.State.ExitCode}}", name).stdout == b"0\n"

@@ -35,15 +35,17 @@ def test_vms_started_together_all_come_up_and_stop(docker_cli, runcvm, test_imag
 
 
 def test_rounds_of_run_and_remove_leave_nothing_and_no_growth(docker_cli, runcvm, test_images, nothing_left_behind):
-    def round_of_runs() -> list[int]:
+    def round_of_runs() -> list[tuple[int, str]]:
+        """(exit status, stderr) of each run; a failed one's words show in the assertion."""
         with concurrent.futures.ThreadPoolExecutor(PER_ROUND) as pool:
-            return list(pool.map(lambda _n: docker_cli.cli("run", "--rm", f"--runtime={runcvm}", test_images[DEBIAN],
-                                                           "true", check=False).returncode, range(PER_ROUND)))
+            runs = pool.map(lambda _n: docker_cli.cli("run", "--rm", f"--runtime={runcvm}", test_images[DEBIAN],
+                                                      "true", check=False), range(PER_ROUND))
+            return [(run.returncode, run.stderr.decode(errors="replace") if run.returncode else "") for run in runs]
 
-    assert round_of_runs() == [0] * PER_ROUND  # the first round warms dockerd's caches
+    assert round_of_runs() == [(0, "")] * PER_ROUND  # the first round warms dockerd's caches
     first = leftovers.take()
     for _round in range(ROUNDS - 1):
-        assert round_of_runs() == [0] * PER_ROUND
+        assert round_of_runs() == [(0, "")] * PER_ROUND
     last = leftovers.take()
     assert last.leftovers(first) == {}
     assert last.dockerd_rss_kib - first.dockerd_rss_kib < DOCKERD_GROWTH_KIB

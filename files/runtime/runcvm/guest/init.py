@@ -54,7 +54,7 @@ def mount_cgroups(mode: str) -> None:
     if mode == "cgroup2":
         system.mount("cgroup2", CGROUP_ROOT, "cgroup2", CGROUP_FLAGS)
         return
-    system.mount("cgroup", CGROUP_ROOT, "tmpfs", system.MS_NOSUID | system.MS_NODEV | system.MS_NOEXEC, "mode=755")
+    system.mount("cgroup", CGROUP_ROOT, "tmpfs", CGROUP_FLAGS, "mode=755")
     for controller in v1_controllers():
         directory = f"{CGROUP_ROOT}/{controller}"
         os.makedirs(directory, exist_ok=True)

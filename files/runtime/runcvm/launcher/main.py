@@ -149,8 +149,7 @@ class Launcher:
     def _relay(self) -> int:
         """Serve the guest's channel until the workload's exit status is in: its streams, its
         signals, and the exec sessions once the guest is ready."""
-        connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        connection.connect(layout.AGENT_SOCKET)
+        connection = self.children.connect(layout.AGENT_SOCKET)
         loop = Loop()
         vm = FrameChannel(loop, connection.fileno(), self._on_frame, self._on_vm_closed)
         self.vm, self.streams, self.execs = vm, LocalStreams(loop, vm), ExecServer(loop, vm)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import time
 
@@ -27,6 +28,22 @@ class Children:
             if time.monotonic() > deadline:
                 raise ChildFailed(f"{name} did not start within {STARTUP_TIMEOUT} s")
             time.sleep(0.02)
+
+    def connect(self, path: str) -> socket.socket:
+        """A connection to the listening socket at `path`: its file exists a moment before its
+        owner listens on it (bind, then listen), so a refusal is retried while the helpers live."""
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while True:
+            connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                connection.connect(path)
+                return connection
+            except ConnectionRefusedError:
+                connection.close()
+                self.check()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     def check(self) -> None:
         """ChildFailed if a helper has exited, naming it and how."""
