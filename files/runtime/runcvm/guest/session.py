@@ -38,10 +38,11 @@ class Session:
     def not_found(self) -> dict | None:
         """What to report (ERROR frame payload) if the process's executable is not there."""
         process = self.process
-        if _lookup(process.args[0], process.env, process.cwd) is not None:
-            return None
+        return None if _lookup(process.args[0], process.env, process.cwd) else self._missing_executable()
+
+    def _missing_executable(self) -> dict:
         return {"status": NOT_EXECUTABLE if self.join else NOT_FOUND,
-                "message": _runc_message(f'exec: "{process.args[0]}": executable file not found in $PATH')}
+                "message": _runc_message(f'exec: "{self.process.args[0]}": executable file not found in $PATH')}
 
     def adopt_init(self) -> None:
         """The process is the VM's PID 1, started by the init itself: no streams, never reaped here."""
@@ -50,10 +51,9 @@ class Session:
     def start(self) -> dict | None:
         """Fork the workload; None on success, else what to report (ERROR frame payload)."""
         process = self.process
-        failure = self.not_found()
-        if failure:
-            return failure
         executable = _lookup(process.args[0], process.env, process.cwd)
+        if executable is None:
+            return self._missing_executable()
         if process.terminal:
             master, slave = os.openpty()
             if process.size:

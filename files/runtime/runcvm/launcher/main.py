@@ -118,9 +118,10 @@ class Launcher:
             kernel_append=self.options.kernel_append, kernel_debug=self.options.kernel_debug,
             disks=tuple((disk.path, disk.guest.serial) for disk in attached), init_system=self.plan.init_system,
             hugetlb=self.options.hugetlb, bios_debug=self.options.bios_debug)
-        self._break_at("preqemu", " ".join(qemu.command(vm)))
+        command = qemu.command(vm)
+        self._break_at("preqemu", " ".join(command))
         self.timing.mark("qemu")
-        self.children.start("qemu", qemu.command(vm), layout.AGENT_SOCKET)
+        self.children.start("qemu", command, layout.AGENT_SOCKET)
 
     def _break_at(self, stage: str, shown: str = "") -> None:
         """RUNCVM_BREAK: a shell in the container at `stage`, on the container's own streams; the
