@@ -187,6 +187,6 @@ class Agent:
     def report_if_done(self, session: Session) -> None:
         if session.done() and not session.reported:
             session.reported = True
+            if session.number:  # an exec's session ends here (the workload's is what execs join):
+                self.sessions.pop(session.number).close()  # closed before anyone hears it ended
             self.port.send_json(protocol.EXIT, session.number, {"status": session.status})
-            if session.number:  # an exec's session ends here; the workload's is what execs join
-                self.sessions.pop(session.number).close()

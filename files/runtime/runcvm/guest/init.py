@@ -159,6 +159,7 @@ def become_init_system(port: int, timing: dict, disks: tuple[str, ...], init_sys
 
 def main() -> int:
     started = time.monotonic()
+    disks: tuple[str, ...] = ()
     with open("/proc/uptime", encoding="ascii") as uptime:
         # How long the kernel and the initramfs took, from the kernel's start.
         timing = {"kernel_seconds": float(uptime.read().split()[0])}
@@ -177,5 +178,5 @@ def main() -> int:
         # PID 1 must not die with a traceback nobody sees: say it on the console, then power off.
         log("failed:\n" + traceback.format_exc())
     sys.stdout.flush()
-    system.power_off()
+    system.power_off(disks)
     return 0
