@@ -10,7 +10,6 @@ import os
 import pty
 import re
 import socket
-import time
 import urllib.request
 
 import pytest
@@ -214,9 +213,7 @@ def test_docker_stop_ends_a_workload_that_exits_on_term(docker_cli, runcvm, test
     script = 'trap "echo stopping; exit 7" TERM; echo up; while true; do sleep 0.2; done'
     docker_cli.cli("run", "-d", "--runtime", runcvm, "--name", name, test_images[DEBIAN], "sh", "-c", script)
     wait_for(lambda: b"up" in docker_cli.cli("logs", name).stdout, 120, 0.5, "the workload to start")
-    started = time.monotonic()
-    docker_cli.cli("stop", name)
-    assert time.monotonic() - started < 5  # the stop timeout is 10 s
+    docker_cli.cli("stop", name)  # a stop that timed out would end in 137, not the trap's 7
     state = json.loads(docker_cli.cli("inspect", name).stdout)[0]["State"]
     assert state["ExitCode"] == 7
     assert docker_cli.cli("logs", name).stdout == b"up\nstopping\n"
