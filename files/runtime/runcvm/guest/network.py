@@ -1,20 +1,13 @@
-"""Gives the VM the container's network, with the payload's busybox `ip`."""
+"""Gives the VM the container's network."""
 
 from __future__ import annotations
 
 import os
-import subprocess
 
-from ansible_collections.runcvm.runcvm.plugins.module_utils._core.layout import BUSYBOX
-from ansible_collections.runcvm.runcvm.plugins.module_utils._core.plan import DEFAULT_ROUTE, DEFAULT_ROUTE_6, Network
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core.plan import Network
+from runcvm.guest.netlink import Netlink
 
 SYS_NET = "/sys/class/net"
-
-
-def ip(*args: str) -> None:
-    completed = subprocess.run([BUSYBOX, "ip", *args], capture_output=True, text=True, check=False)
-    if completed.returncode != 0:
-        raise OSError(f"ip {' '.join(args)}: {completed.stderr.strip()}")
 
 
 def links_by_mac() -> dict[str, str]:
@@ -54,28 +47,25 @@ def configure_ipv6(network: Network) -> None:
 
 
 def configure(network: Network) -> None:
-    ip("link", "set", "lo", "up")
-    links = links_by_mac()
-    # Rename in two passes, so that names the VM gave its NICs never collide with the ones wanted.
-    temporary = {}
-    for index, interface in enumerate(network.interfaces):
-        current = links.get(interface.mac)
-        if current is None:
-            raise OSError(f"the VM has no NIC with MAC {interface.mac} for {interface.name}")
-        temporary[interface.name] = f"runcvm{index}"
-        ip("link", "set", "dev", current, "name", temporary[interface.name])
-    for interface in network.interfaces:
-        ip("link", "set", "dev", temporary[interface.name], "name", interface.name)
-        ip("link", "set", "dev", interface.name, "mtu", str(interface.mtu))
-    configure_ipv6(network)
-    for interface in network.interfaces:
-        for address in interface.addresses:
-            ip("addr", "add", address, "dev", interface.name)
-        ip("link", "set", "dev", interface.name, "up")
-    if network.dns_proxy:
-        ip("route", "add", f"{network.dns_proxy}/32", "dev", network.dns_proxy_interface, "scope", "link")
-    for route in network.routes:
-        family = ["-6"] if ":" in route.destination else []
-        destination = "default" if route.destination in (DEFAULT_ROUTE, DEFAULT_ROUTE_6) else route.destination
-        via = ["via", route.gateway] if route.gateway else []
-        ip(*family, "route", "add", destination, *via, "dev", route.interface)
+    with Netlink() as netlink:
+        netlink.set_link("lo", up=True)
+        links = links_by_mac()
+        # Rename in two passes, so that names the VM gave its NICs never collide with the ones wanted.
+        temporary = {}
+        for index, interface in enumerate(network.interfaces):
+            current = links.get(interface.mac)
+            if current is None:
+                raise OSError(f"the VM has no NIC with MAC {interface.mac} for {interface.name}")
+            temporary[interface.name] = f"runcvm{index}"
+            netlink.set_link(current, new_name=temporary[interface.name])
+        for interface in network.interfaces:
+            netlink.set_link(temporary[interface.name], new_name=interface.name, mtu=interface.mtu)
+        configure_ipv6(network)
+        for interface in network.interfaces:
+            for address in interface.addresses:
+                netlink.add_address(interface.name, address)
+            netlink.set_link(interface.name, up=True)
+        if network.dns_proxy:
+            netlink.add_route(f"{network.dns_proxy}/32", None, network.dns_proxy_interface)
+        for route in network.routes:
+            netlink.add_route(route.destination, route.gateway, route.interface)
