@@ -31,8 +31,8 @@ def test_the_entry_scripts_start_each_part_with_the_payloads_python():
     scripts = _payload.entry_scripts()
     assert sorted(scripts) == sorted(f"runtime/{name}" for name in layout.ENTRY_POINTS)
     launcher = scripts["runtime/runcvm-launcher"]
-    assert launcher.startswith(f"#!{layout.GUEST_PYTHON} -I\n")
-    assert f'sys.path.insert(0, "{layout.GUEST_RUNTIME_DIR}")' in launcher
+    assert launcher.startswith(f"#!{layout.GUEST_PYTHON} -IS\n")
+    assert f'sys.path[:0] = ["{layout.GUEST_RUNTIME_DIR}", "{layout.GUEST_DIR}/lib/python3/dist-packages"]' in launcher
     assert "from runcvm.launcher.main import main" in launcher
     assert layout.LAUNCHER.endswith("/runtime/runcvm-launcher") and layout.GUEST_INIT.endswith("/runtime/runcvm-init")
 
