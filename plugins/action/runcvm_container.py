@@ -12,12 +12,16 @@ from __future__ import annotations
 import time
 
 from ansible.errors import AnsibleActionFail
+# Private to ansible-core, and the way its own package and service actions give the module they
+# call that module's module_defaults (group/community.docker.docker among them).
+from ansible.executor.module_common import _apply_action_arg_defaults
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.text.formatters import human_to_bytes
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core import layout
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core import options as runcvm_options
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core import refusals
 
 DOCKER_CONTAINER = "community.docker.docker_container"
 DOCKER_EXEC = "community.docker.docker_container_exec"
@@ -38,6 +42,8 @@ CONNECTION_OPTIONS = ("docker_host", "tls_hostname", "api_version", "timeout", "
 # could not find (127) or run (126) it. The exec client also exits 126 when no VM answers it, and
 # then says so.
 GUEST_ANSWERED = (0, 126, 127)
+# How the refusals table reads docker_container's values that are not strings to it.
+TASK_VALUES = {"memory": human_to_bytes}
 
 
 def split_arguments(args: dict) -> tuple[dict, dict]:
@@ -58,12 +64,9 @@ def docker_container_arguments(ours: dict, theirs: dict) -> tuple[dict, dict[str
     if runtime != RUNTIME:
         raise AnsibleActionFail(f"runcvm_container runs containers with runtime {RUNTIME}, not {runtime}; "
                                 f"use {DOCKER_CONTAINER} for other runtimes")
-    network_mode = str(theirs.get("network_mode") or "")
-    if network_mode == "host" or network_mode.startswith("container:"):
-        raise AnsibleActionFail(f"runcvm_container: network_mode {network_mode} is not supported: the VM takes over "
-                                "the addresses and interfaces of the container's network namespace, so it needs one "
-                                "of its own; use the default bridge, networks: or network_mode: none; no container "
-                                "was touched")
+    refused = refusals_of(theirs)
+    if refused:
+        raise AnsibleActionFail(f"runcvm_container: {refused}; no container was touched")
     env = dict(theirs.get("env") or {})
     smuggled = sorted(name for name in env if name.startswith(runcvm_options.PREFIX))
     if smuggled:
@@ -76,6 +79,22 @@ def docker_container_arguments(ours: dict, theirs: dict) -> tuple[dict, dict[str
         raise AnsibleActionFail(f"runcvm_container: {error}; no container was touched") from error
     comparisons = {"env": "strict", **(theirs.get("comparisons") or {})}
     return {**theirs, "runtime": RUNTIME, "env": {**env, **rendered}, "comparisons": comparisons}, rendered
+
+
+def refusals_of(theirs: dict) -> str | None:
+    """The words of the first entry of RunCVM's refusals that the task's docker_container options meet."""
+    for option in dict.fromkeys(entry.option for entry in refusals.REFUSALS):
+        value = theirs.get(option)
+        if value is None or value == "":
+            continue
+        try:
+            read = TASK_VALUES.get(option, str)(str(value))
+        except ValueError as error:
+            raise AnsibleActionFail(f"runcvm_container: {option} {value} is not valid: {error}") from error
+        refused = refusals.for_task(option, read, str(value))
+        if refused:
+            return refused
+    return None
 
 
 def guest_answered(exec_result: dict) -> bool:
@@ -107,6 +126,7 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
         ours, theirs = split_arguments(dict(self._task.args))
+        theirs = _apply_action_arg_defaults(DOCKER_CONTAINER, self._task, theirs, self._templar)
         arguments, rendered = docker_container_arguments(ours, theirs)
         connection = {key: arguments[key] for key in CONNECTION_OPTIONS if key in arguments}
         if arguments.get("state", "started") != "absent" and ("memory" in arguments or "cpus" in arguments):

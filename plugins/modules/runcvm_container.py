@@ -25,6 +25,13 @@ description:
     (M(community.docker.docker_container) alone would resize its cgroup in place with
     C(docker update), which the VM would not see); RV(recreate_reason) says so.
   - With O(wait), the task returns only once the VM's guest answers (a C(docker exec) reaches it).
+  - What RunCVM cannot run is refused on the controller, in check mode too, with the runtime's own
+    table and words: O(network_mode=host), O(network_mode) V(container:<name>), and O(memory)
+    below 64 MiB. No container is touched.
+  - The task takes the C(module_defaults) of M(community.docker.docker_container) and of
+    C(group/community.docker.docker) (C(docker_host) and the other connection options), as
+    M(community.docker.docker_container) would; C(group/runcvm.runcvm.runcvm) sets defaults for
+    every module of this collection.
 author:
   - RunCVM for Ansible developers (@runcvm)
 extends_documentation_fragment:
@@ -101,7 +108,7 @@ options:
   memory:
     description:
       - As for M(community.docker.docker_container). It is also the VM's memory (512M when unset);
-        the container's limit is that plus RunCVM's overhead.
+        the container's limit is that plus RunCVM's overhead. Below 64M it is refused on the controller.
     type: str
   cpus:
     description: As for M(community.docker.docker_container); the VM gets this many CPUs, rounded up.

@@ -16,7 +16,7 @@ BEYOND_HUGE_PAGES_MIB = host_huge_pages_free_mib() + 64
     (("-e", "RUNCVM_ACCEL=warp"), "RUNCVM_ACCEL=warp is not one of auto, kvm, tcg"),
     (("-e", "RUNCVM_SWAP=1"), "RUNCVM_SWAP is not a RunCVM option; the options are RUNCVM_ACCEL"),
     (("-e", "RUNCVM_KERNEL=debian/0.0"), "RUNCVM_KERNEL=debian/0.0: debian has no kernel 0.0"),
-    (("--memory", "32m"), "--memory 32m is too small for a VM: give it at least --memory 64m"),
+    (("--memory", "32m"), "--memory 32m is too small for a VM: it needs at least 64 MiB"),
     (("--network=host",), "--network=host is not supported by RunCVM"),
     (("-e", "RUNCVM_HUGETLB=1", "--memory", f"{BEYOND_HUGE_PAGES_MIB}m"),
      f"RUNCVM_HUGETLB=1 needs {BEYOND_HUGE_PAGES_MIB} MiB of free huge pages"),

@@ -13,7 +13,7 @@ import math
 import os
 import typing as t
 
-from ansible_collections.runcvm.runcvm.plugins.module_utils._core import layout, plan
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core import layout, plan, refusals
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core import options as runcvm_options
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core.accel import (
     AcceleratorError, KvmStatus, choose_accelerator, host_kvm_status,
@@ -36,7 +36,6 @@ STATE_NAME = "runcvm-state"
 # overhead for QEMU, virtiofsd and the launcher.
 DEFAULT_MEMORY_MIB = 512
 MEMORY_OVERHEAD_MIB = 256
-MINIMUM_MEMORY_MIB = 64
 # --pids-limit counts the VM's processes, inside it; the container's own limit leaves room for
 # QEMU's, virtiofsd's and the launcher's threads besides.
 PIDS_OVERHEAD = 256
@@ -44,7 +43,6 @@ PIDS_OVERHEAD = 256
 # What the launcher needs beyond Docker's default capabilities: network plumbing and device nodes.
 CAPABILITIES = ("CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_MKNOD", "CAP_AUDIT_WRITE", "CAP_SYS_CHROOT")
 DEVICES = ((layout.KVM_DEVICE, 10, 232), (layout.TUN_DEVICE, 10, 200))
-NETWORK_CHOICES = "use the default bridge network, a user-defined network (--network NAME) or --network=none"
 
 
 class SpecError(Exception):
@@ -114,12 +112,10 @@ def network_namespace(spec: dict, context: Context, fields: dict) -> None:
     network = next((ns for ns in spec.get("linux", {}).get("namespaces") or [] if ns.get("type") == "network"), None)
     joined = network.get("path") if network else None
     if network is None or (joined and namespace_id(joined) == host):
-        raise SpecError("--network=host is not supported by RunCVM: the VM takes over the addresses and "
-                        f"interfaces of the container's network namespace, and this one is the host's; {NETWORK_CHOICES}")
+        raise SpecError(refusals.for_docker_run("network_mode", "host", "--network=host"))
     if joined:
-        raise SpecError(f"the container joins another network namespace ({joined}: --network=container:... or a "
-                        "pod's), which RunCVM does not support: the VM takes over the addresses and interfaces of "
-                        f"the container's network namespace, so it needs one of its own; {NETWORK_CHOICES}")
+        raise SpecError(refusals.for_docker_run("network_mode", "container:", "--network=container:... (the container "
+                                                f"joins another network namespace, {joined}, as a pod's would)"))
     fields["host_network_namespace"] = host or ""
 
 
@@ -222,9 +218,9 @@ def memory(spec: dict, context: Context, fields: dict) -> None:
     limits = spec.setdefault("linux", {}).setdefault("resources", {}).setdefault("memory", {})
     limit = limits.get("limit")
     vm_mib = DEFAULT_MEMORY_MIB if not limit or limit < 0 else limit // 2**20
-    if vm_mib < MINIMUM_MEMORY_MIB:
-        raise SpecError(f"--memory {limit // 2**20}m is too small for a VM: give it at least "
-                        f"--memory {MINIMUM_MEMORY_MIB}m")
+    too_small = refusals.for_docker_run("memory", limit or 0, f"--memory {(limit or 0) // 2**20}m")
+    if too_small:
+        raise SpecError(too_small)
     new_limit = (vm_mib + MEMORY_OVERHEAD_MIB) * 2**20
     swap = limits.get("swap")
     if swap is not None and swap >= 0:

@@ -114,7 +114,7 @@ def test_memory_and_cpus(case, vm_mib, limit_mib, swap_mib, cpus, tmp_path, kern
 def test_too_little_memory_names_the_option(tmp_path, kernels):
     config = load("memory-cpus", tmp_path)
     config["linux"]["resources"]["memory"]["limit"] = 32 * 2**20
-    with pytest.raises(modifiers.SpecError, match="--memory 32m is too small for a VM: give it at least --memory 64m"):
+    with pytest.raises(modifiers.SpecError, match="--memory 32m is too small for a VM: it needs at least 64 MiB"):
         rewritten("memory-cpus", tmp_path, kernels, config)
 
 
@@ -200,7 +200,7 @@ def test_a_namespace_of_the_containers_own_is_taken_and_the_hosts_recorded(tmp_p
 @pytest.mark.parametrize("path, present, message", [
     (None, False, "--network=host is not supported by RunCVM"),  # runc's way: no namespace entry
     ("/proc/self/ns/net", True, "--network=host is not supported by RunCVM"),  # dockerd's: the host's, by path
-    ("/proc/4242/ns/net", True, "joins another network namespace .*/proc/4242/ns/net.*--network=container"),
+    ("/proc/4242/ns/net", True, "--network=container:.*joins another network namespace, /proc/4242/ns/net.*not supported by RunCVM"),
 ])
 def test_a_network_namespace_not_the_containers_own_is_refused(tmp_path, kernels, path, present, message):
     config = with_network_namespace(load("plain", tmp_path), path, present)

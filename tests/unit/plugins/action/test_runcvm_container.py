@@ -49,6 +49,8 @@ def test_the_tasks_own_comparisons_win():
     ({"kernel": "../x"}, "RUNCVM_KERNEL=../x is invalid"),
     ({"network_mode": "host"}, "network_mode host is not supported.*no container was touched"),
     ({"network_mode": "container:db"}, "network_mode container:db is not supported"),
+    ({"memory": "32m"}, "memory 32m is too small for a VM: it needs at least 64 MiB; no container was touched"),
+    ({"memory": "lots"}, "memory lots is not valid"),
 ])
 def test_bad_input_fails_before_any_module_runs(args, message):
     with pytest.raises(AnsibleActionFail, match=message):
