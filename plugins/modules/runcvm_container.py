@@ -26,8 +26,8 @@ description:
     C(docker update), which the VM would not see); RV(recreate_reason) says so.
   - With O(wait), the task returns only once the VM's guest answers (a C(docker exec) reaches it).
   - What RunCVM cannot run is refused on the controller, in check mode too, with the runtime's own
-    table and words: O(network_mode=host), O(network_mode) V(container:<name>), and O(memory)
-    below 64 MiB. No container is touched.
+    table and words (O(network_mode=host), O(network_mode) V(container:<name>), and O(memory)
+    below 64 MiB), and no container is touched.
   - The task takes the C(module_defaults) of M(community.docker.docker_container) and of
     C(group/community.docker.docker) (C(docker_host) and the other connection options), as
     M(community.docker.docker_container) would; C(group/runcvm.runcvm.runcvm) sets defaults for

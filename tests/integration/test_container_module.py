@@ -54,8 +54,8 @@ def run_playbook(collections_path: pathlib.Path, playbook: pathlib.Path) -> list
     return [task["hosts"]["localhost"] for play in json.loads(completed.stdout)["plays"] for task in play["tasks"]]
 
 
-def test_module_defaults_reach_it_and_refusals_come_before_any_host_is_touched(installed_collection, tmp_path,
-                                                                              docker_cli, test_images):
+def test_module_defaults_reach_it_and_refusals_come_before_any_host_is_touched(
+        installed_collection, tmp_path, docker_cli, test_images):
     name = f"runcvm-module-{uuid.uuid4().hex[:8]}"
     playbook = tmp_path / "playbook.yml"
     playbook.write_text(PLAYBOOK.format(name=name, image=test_images["debian"]))

@@ -95,4 +95,3 @@ class Netlink:
         body += _attribute(RTA_OIF, struct.pack("=i", socket.if_nametoindex(interface)))
         via = f" via {gateway}" if gateway else ""
         self._request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, body, f"adding route {destination}{via} dev {interface}")
-
