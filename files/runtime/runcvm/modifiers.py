@@ -214,8 +214,9 @@ def seccomp(spec: dict, context: Context, fields: dict) -> None:
     spec.get("linux", {}).pop("seccomp", None)
 
 
-def memory(spec: dict, context: Context, fields: dict) -> None:
-    limits = spec.setdefault("linux", {}).setdefault("resources", {}).setdefault("memory", {})
+def container_memory(limits: dict) -> int:
+    """Turn Docker's memory limits (--memory, --memory-swap) into the container's, which hold the
+    VM and the overhead around it; the VM's memory in MiB."""
     limit = limits.get("limit")
     vm_mib = DEFAULT_MEMORY_MIB if not limit or limit < 0 else limit // 2**20
     too_small = refusals.for_docker_run("memory", limit or 0, f"--memory {(limit or 0) // 2**20}m")
@@ -227,6 +228,11 @@ def memory(spec: dict, context: Context, fields: dict) -> None:
         # Docker sets swap as memory plus swap; keep the swap part, so runc accepts the new limit.
         limits["swap"] = new_limit + max(0, swap - (limit or 0)) if limit and limit > 0 else new_limit
     limits["limit"] = new_limit
+    return vm_mib
+
+
+def memory(spec: dict, context: Context, fields: dict) -> None:
+    vm_mib = container_memory(spec.setdefault("linux", {}).setdefault("resources", {}).setdefault("memory", {}))
     fields["memory_mib"] = vm_mib
     if fields["options"].hugetlb and context.huge_pages_free_mib() < vm_mib:
         raise SpecError(f"RUNCVM_HUGETLB=1 needs {vm_mib} MiB of free huge pages for the VM's memory, and this "
@@ -242,12 +248,38 @@ def cpus(spec: dict, context: Context, fields: dict) -> None:
     fields["cpus"] = math.ceil(quota / period) if quota > 0 and period > 0 else None
 
 
-def pids(spec: dict, context: Context, fields: dict) -> None:
-    limits = spec.get("linux", {}).get("resources", {}).get("pids") or {}
+def container_pids(limits: dict) -> int | None:
+    """Turn Docker's --pids-limit, for the VM's processes, into the container's, which leaves room
+    for the helpers' threads besides; the VM's limit, or None."""
     limit = limits.get("limit") or 0
-    fields["pids_limit"] = limit if limit > 0 else None
     if limit > 0:
         limits["limit"] = limit + PIDS_OVERHEAD
+    return limit if limit > 0 else None
+
+
+def pids(spec: dict, context: Context, fields: dict) -> None:
+    fields["pids_limit"] = container_pids(spec.get("linux", {}).get("resources", {}).get("pids") or {})
+
+
+def update_resources(resources: dict, vm_plan: plan.VmPlan) -> None:
+    """`docker update`'s resources (runc update's), turned into the container's as at create. The
+    CPU quota caps QEMU as it capped the container. The VM's memory and its own process limit are
+    set when it boots: a change to either is refused, so that the cgroup never drops below what
+    the VM holds."""
+    memory_limits = resources.get("memory") or {}
+    if (memory_limits.get("limit") or 0) > 0:
+        asked = memory_limits["limit"] // 2**20
+        if container_memory(memory_limits) != vm_plan.memory_mib:
+            raise SpecError(f"--memory {asked}m: the VM booted with {vm_plan.memory_mib} MiB and keeps them while "
+                            "it runs (its memory is not resized yet): recreate the container with the new --memory; "
+                            "nothing was changed")
+    pids_limits = resources.get("pids") or {}
+    if "limit" in pids_limits:
+        asked_pids = pids_limits["limit"]
+        if container_pids(pids_limits) != vm_plan.pids_limit:
+            booted = vm_plan.pids_limit or "no"
+            raise SpecError(f"--pids-limit {asked_pids}: the VM booted with {booted} limit on its processes and keeps "
+                            "it while it runs: recreate the container with the new --pids-limit; nothing was changed")
 
 
 def kernel(spec: dict, context: Context, fields: dict) -> None:

@@ -9,6 +9,7 @@ import datetime
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -68,6 +69,19 @@ def bundle_dir(argv: t.Sequence[str]) -> str:
 def process_file(argv: t.Sequence[str]) -> str | None:
     """--process/-p of `exec`."""
     return _subcommand_option(argv, ("--process", "-p"))
+
+
+def _with_subcommand_option(argv: list[str], names: tuple[str, ...], value: str) -> list[str]:
+    """argv with the value of the subcommand's option `names`, which it has, replaced."""
+    index = global_options(argv)[1] + 1
+    while index < len(argv):
+        name, equals, _value = argv[index].partition("=")
+        if name in names:
+            if equals:
+                return [*argv[:index], f"{name}={value}", *argv[index + 1:]]
+            return [*argv[:index + 1], value, *argv[index + 2:]]
+        index += 1
+    raise WrapperError(f"no {names[0]} to replace")
 
 
 def find_runc(environ: t.Mapping[str, str] | None = None) -> str:
@@ -144,6 +158,32 @@ def rewrite_bundle(context: modifiers.Context) -> None:
         _write(debug_log_path(context.bundle), json.dumps(decided, indent=1))
 
 
+def rewrite_update(argv: list[str], runc: str) -> list[str]:
+    """argv for runc with `update`'s resources (a file, or `-` for standard input, as containerd
+    gives them) made the container's, as at create; the rewritten resources reach runc through a
+    memfd."""
+    source = _subcommand_option(argv, ("--resources", "-r"))
+    if source is None:
+        return argv
+    if source == "-":
+        resources = json.load(sys.stdin)
+    else:
+        with open(source, encoding="utf-8") as handle:
+            resources = json.load(handle)
+    state = subprocess.run([runc, *argv[:global_options(argv)[1]], "state", argv[-1]], capture_output=True, text=True,
+                           check=False)
+    if state.returncode != 0:
+        raise WrapperError(f"cannot read the container's state from runc: {state.stderr.strip()}")
+    bundle = json.loads(state.stdout)["bundle"]
+    with open(os.path.join(bundle, modifiers.PLAN_NAME), encoding="utf-8") as handle:
+        vm_plan = plan.loads(plan.VmPlan, handle.read(), "the VM's plan")
+    modifiers.update_resources(resources, vm_plan)
+    rewritten = os.memfd_create("runcvm-resources", 0)
+    os.set_inheritable(rewritten, True)
+    os.write(rewritten, json.dumps(resources).encode())
+    return _with_subcommand_option(argv, ("--resources", "-r"), f"/proc/self/fd/{rewritten}")
+
+
 def debug_log_path(bundle: str) -> str:
     """Where RUNCVM_RUNTIME_DEBUG=1 writes what the runtime decided: the bundle's directory is
     named after the container."""
@@ -160,10 +200,12 @@ def main(argv: t.Sequence[str] | None = None, payload_dir: str = layout.PAYLOAD_
             rewrite_bundle(modifiers.Context(bundle=bundle_dir(argv), payload_dir=payload_dir))
         elif command == "exec" and process_file(argv):
             rewrite_process(process_file(argv))
+        elif command == "update":
+            argv = rewrite_update(argv, runc)
     except (WrapperError, modifiers.SpecError) as error:
         log_error(options, str(error))
         return 1
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, plan.PlanError) as error:
         log_error(options, f"cannot prepare the container: {error}")
         return 1
     os.execv(runc, [runc, *argv])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import pathlib
 
@@ -149,3 +150,56 @@ def test_runtime_debug_writes_what_was_decided_on_the_host(tmp_path, kernels):
     assert decided["original"] == config
     assert decided["rewritten"] == json.loads((tmp_path / "config.json").read_text())
     assert decided["plan"]["workload"]["args"] == ["true"]
+
+
+@pytest.fixture
+def booted(tmp_path, kernels):
+    """(a runc that knows the container's bundle, the bundle): a VM created with --memory 256m
+    and --pids-limit 100, as `runc update` finds it."""
+    config = load("plain", tmp_path)
+    config["linux"].setdefault("resources", {}).update(memory={"limit": 256 * 2**20}, pids={"limit": 100})
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    wrapper.rewrite_bundle(context(tmp_path, kernels))
+    runc = tmp_path / "runc"
+    runc.write_text(f"#!/bin/sh\ncase \" $* \" in *' state abc ') echo '{{\"bundle\": \"{tmp_path}\"}}' ;; *) exit 1 ;; esac\n")
+    runc.chmod(0o755)
+    return str(runc), tmp_path
+
+
+def updated(booted, resources: dict) -> dict:
+    """The resources runc is given for `resources` (as containerd sends them: a file)."""
+    runc, bundle = booted
+    path = bundle / "resources.json"
+    path.write_text(json.dumps(resources))
+    argv = wrapper.rewrite_update(["--root", "/r", "update", "--resources", str(path), "abc"], runc)
+    assert argv[:3] == ["--root", "/r", "update"] and argv[-1] == "abc"
+    return json.loads(pathlib.Path(argv[4]).read_text())
+
+
+def test_an_update_keeps_the_vm_its_memory_and_room_for_its_helpers(booted):
+    given = updated(booted, {"memory": {"limit": 256 * 2**20, "swap": 512 * 2**20}, "pids": {"limit": 100},
+                             "cpu": {"quota": 150000, "period": 100000}})
+    overhead = modifiers.MEMORY_OVERHEAD_MIB * 2**20
+    assert given["memory"] == {"limit": 256 * 2**20 + overhead, "swap": 512 * 2**20 + overhead}
+    assert given["pids"] == {"limit": 100 + modifiers.PIDS_OVERHEAD}
+    assert given["cpu"] == {"quota": 150000, "period": 100000}  # the quota caps QEMU, as runc's caps the container
+    assert updated(booted, {"cpu": {"shares": 512}}) == {"cpu": {"shares": 512}}
+
+
+@pytest.mark.parametrize("resources, message", [
+    ({"memory": {"limit": 700 * 2**20, "swap": 2**30}},
+     "--memory 700m: the VM booted with 256 MiB and keeps them while it runs.*recreate the container"),
+    ({"memory": {"limit": 32 * 2**20}}, "--memory 32m is too small for a VM"),
+    ({"pids": {"limit": 50}}, "--pids-limit 50: the VM booted with 100 limit on its processes"),
+])
+def test_an_update_the_vm_cannot_follow_is_refused(booted, resources, message):
+    with pytest.raises(modifiers.SpecError, match=message):
+        updated(booted, resources)
+
+
+def test_update_reads_its_resources_from_standard_input_as_containerd_sends_them(booted, monkeypatch):
+    runc, _bundle = booted
+    monkeypatch.setattr(wrapper.sys, "stdin", io.StringIO(json.dumps({"memory": {"limit": 256 * 2**20}})))
+    argv = wrapper.rewrite_update(["update", "--resources=-", "abc"], runc)
+    assert argv[1].startswith("--resources=/proc/self/fd/")
+    assert json.loads(pathlib.Path(argv[1].partition("=")[2]).read_text())["memory"]["limit"] == 512 * 2**20
