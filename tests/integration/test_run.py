@@ -77,14 +77,48 @@ def test_an_image_with_its_own_kernel_boots_it(docker_cli, runcvm, test_images):
     assert image_kernel.strip() == f"boot/vmlinuz-{release}"
 
 
-def test_memory_and_cpus(docker_cli, runcvm, test_images):
-    vm = run(docker_cli, runcvm, test_images[DEBIAN], "sh", "-c", "nproc; grep MemTotal /proc/meminfo",
-             options=("--memory", "300m", "--cpus", "1.5"))
-    cpus, meminfo = vm.stdout.decode().splitlines()
+def cgroup_value(pid: int, controller: str, v1_file: str, v2_file: str) -> str:
+    """A limit of the cgroup process `pid` is in, on a cgroup v1 (hybrid) or v2 host."""
+    with open(f"/proc/{pid}/cgroup", encoding="ascii") as handle:
+        entries = [line.rstrip("\n").split(":", 2) for line in handle]
+    for _id, controllers, path in entries:
+        if controller in controllers.split(","):
+            return open(f"/sys/fs/cgroup/{controller}{path}/{v1_file}", encoding="ascii").read().strip()
+    path = next(path for _id, controllers, path in entries if controllers == "")
+    return open(f"/sys/fs/cgroup{path}/{v2_file}", encoding="ascii").read().strip()
+
+
+def test_memory_cpus_and_docker_update(docker_cli, runcvm, test_images):
+    name = docker_cli.owner + "-sized"
+    docker_cli.cli("run", "-d", f"--runtime={runcvm}", "--name", name, "--memory", "300m", "--cpus", "1.5",
+                   "--pids-limit", "100", test_images[DEBIAN], "sleep", "600")
+    wait_for(lambda: docker_cli.cli("exec", name, "true", check=False).returncode == 0, 120, 1, "execs")
+    cpus, meminfo = docker_cli.cli("exec", name, "sh", "-c", "nproc; grep MemTotal /proc/meminfo").stdout.decode().split("\n", 1)
     assert cpus == "2"
     total_mib = int(meminfo.split()[1]) // 1024
     # The kernel keeps some of the VM's memory for itself: MemTotal is 80-100% of --memory.
     assert 240 <= total_mib <= 300
+    pid = json.loads(docker_cli.cli("inspect", name).stdout)[0]["State"]["Pid"]
+
+    def limits():
+        return (cgroup_value(pid, "memory", "memory.limit_in_bytes", "memory.max"),
+                cgroup_value(pid, "pids", "pids.max", "pids.max"))
+
+    booted = limits()
+    assert booted == (str((300 + 256) * 2**20), str(100 + 256))  # the VM, and room for QEMU and the rest
+    # The CPU quota changes, as under runc; the limits that hold the VM stay.
+    docker_cli.cli("update", "--cpus", "1", name)
+    assert cgroup_value(pid, "cpu", "cpu.cfs_quota_us", "cpu.max").split()[0] == "100000"
+    assert limits() == booted
+    # A memory or process limit the running VM cannot follow is refused, and nothing changes.
+    for change, words in ((("--memory", "700m", "--memory-swap", "1g"), b"the VM booted with 300 MiB"),
+                          (("--pids-limit", "50"), b"the VM booted with --pids-limit 100")):
+        refused = docker_cli.cli("update", *change, name, check=False)
+        assert refused.returncode != 0 and words in refused.stderr, refused.stderr
+        assert limits() == booted
+    host_config = json.loads(docker_cli.cli("inspect", name).stdout)[0]["HostConfig"]
+    assert (host_config["Memory"], host_config["PidsLimit"]) == (300 * 2**20, 100)
+    assert docker_cli.cli("exec", name, "true").returncode == 0
 
 
 def test_a_small_memory_limit_works(docker_cli, runcvm, test_images):

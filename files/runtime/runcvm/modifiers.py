@@ -271,15 +271,15 @@ def update_resources(resources: dict, vm_plan: plan.VmPlan) -> None:
         asked = memory_limits["limit"] // 2**20
         if container_memory(memory_limits) != vm_plan.memory_mib:
             raise SpecError(f"--memory {asked}m: the VM booted with {vm_plan.memory_mib} MiB and keeps them while "
-                            "it runs (its memory is not resized yet): recreate the container with the new --memory; "
+                            "it runs (its memory is not resized yet); recreate the container with the new --memory; "
                             "nothing was changed")
     pids_limits = resources.get("pids") or {}
     if "limit" in pids_limits:
         asked_pids = pids_limits["limit"]
         if container_pids(pids_limits) != vm_plan.pids_limit:
-            booted = vm_plan.pids_limit or "no"
-            raise SpecError(f"--pids-limit {asked_pids}: the VM booted with {booted} limit on its processes and keeps "
-                            "it while it runs: recreate the container with the new --pids-limit; nothing was changed")
+            booted = f"--pids-limit {vm_plan.pids_limit}" if vm_plan.pids_limit else "no --pids-limit"
+            raise SpecError(f"--pids-limit {asked_pids}: the VM booted with {booted} and keeps it while it runs; "
+                            "recreate the container with the new --pids-limit; nothing was changed")
 
 
 def kernel(spec: dict, context: Context, fields: dict) -> None:

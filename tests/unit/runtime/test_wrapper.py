@@ -188,9 +188,9 @@ def test_an_update_keeps_the_vm_its_memory_and_room_for_its_helpers(booted):
 
 @pytest.mark.parametrize("resources, message", [
     ({"memory": {"limit": 700 * 2**20, "swap": 2**30}},
-     "--memory 700m: the VM booted with 256 MiB and keeps them while it runs.*recreate the container"),
+     "--memory 700m: the VM booted with 256 MiB and keeps them while it runs.*; recreate the container"),
     ({"memory": {"limit": 32 * 2**20}}, "--memory 32m is too small for a VM"),
-    ({"pids": {"limit": 50}}, "--pids-limit 50: the VM booted with 100 limit on its processes"),
+    ({"pids": {"limit": 50}}, "--pids-limit 50: the VM booted with --pids-limit 100 and keeps it"),
 ])
 def test_an_update_the_vm_cannot_follow_is_refused(booted, resources, message):
     with pytest.raises(modifiers.SpecError, match=message):
