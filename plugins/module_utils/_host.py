@@ -29,8 +29,8 @@ KVM_MODULES = {"vmx": "kvm_intel", "svm": "kvm_amd"}
 FORMAT_VERSION = "1.0"
 
 
-def registered_runtime(daemon_json: str = DAEMON_JSON) -> tuple[str | None, str | None]:
-    """(path of the `runcvm` runtime in daemon.json or None, a problem reading the file or None)."""
+def registered_runtime(daemon_json: str = DAEMON_JSON, name: str = RUNTIME_NAME) -> tuple[str | None, str | None]:
+    """(path of the runtime `name` in daemon.json or None, a problem reading the file or None)."""
     try:
         with open(daemon_json, encoding="utf-8") as handle:
             config = json.load(handle)
@@ -38,7 +38,7 @@ def registered_runtime(daemon_json: str = DAEMON_JSON) -> tuple[str | None, str 
         return None, None
     except (OSError, ValueError) as error:
         return None, f"{daemon_json} cannot be read as JSON: {error}"
-    runtime = (config.get("runtimes") or {}).get(RUNTIME_NAME) if isinstance(config, dict) else None
+    runtime = (config.get("runtimes") or {}).get(name) if isinstance(config, dict) else None
     return (runtime.get("path") if isinstance(runtime, dict) else None), None
 
 
@@ -66,10 +66,11 @@ def kernel_module_facts(cpu_flags: t.AbstractSet[str]) -> dict[str, t.Any]:
     }
 
 
-def host_facts(payload_dir: str = PAYLOAD_DIR, daemon_json: str = DAEMON_JSON) -> dict[str, t.Any]:
+def host_facts(payload_dir: str = PAYLOAD_DIR, daemon_json: str = DAEMON_JSON,
+               runtime: str = RUNTIME_NAME) -> dict[str, t.Any]:
     cpu_flags = read_cpu_flags()
     accelerator = choose_accelerator("auto", assess_kvm(cpu_flags, probe_device()))
-    runtime_path, daemon_json_problem = registered_runtime(daemon_json)
+    runtime_path, daemon_json_problem = registered_runtime(daemon_json, runtime)
     digest = installed_digest(pathlib.Path(payload_dir))
     return {
         "format_version": FORMAT_VERSION,
@@ -79,7 +80,7 @@ def host_facts(payload_dir: str = PAYLOAD_DIR, daemon_json: str = DAEMON_JSON) -
         "kernels": kernel_facts(os.path.join(payload_dir, "kernels")),
         "kernel_modules": kernel_module_facts(cpu_flags),
         "runtime": {
-            "name": RUNTIME_NAME,
+            "name": runtime,
             "registered": runtime_path is not None,
             "path": runtime_path,
             "daemon_json": daemon_json,

@@ -39,7 +39,7 @@ options:
     type: path
     default: /etc/docker/daemon.json
   runtime:
-    description: The runtime name whose containers are listed.
+    description: The runtime name whose registration is reported and whose containers are listed.
     type: str
     default: runcvm
 notes:
@@ -94,8 +94,9 @@ host:
                                       "6.12.117+deb13-cloud-amd64": "d5b4877b..."}}}
     runtime:
       description: >-
-        The runtime registration: C(registered), its C(path), the C(daemon_json) file read and
-        C(daemon_json_problem), the reason that file could not be read, or null.
+        The registration of the runtime O(runtime) names: its C(name), C(registered), its C(path),
+        the C(daemon_json) file read and C(daemon_json_problem), the reason that file could not be
+        read, or null.
       type: dict
       sample: {"name": "runcvm", "registered": false, "path": null,
                "daemon_json": "/etc/docker/daemon.json", "daemon_json_problem": null}
@@ -144,7 +145,7 @@ def main() -> None:
         containers, problem = [], "no docker client on the host"
     else:
         containers, problem = running_containers(module.run_command, params["runtime"])
-    module.exit_json(changed=False, host=host_facts(params["payload_dir"], params["daemon_json"]),
+    module.exit_json(changed=False, host=host_facts(params["payload_dir"], params["daemon_json"], params["runtime"]),
                      containers=containers, containers_problem=problem)
 
 

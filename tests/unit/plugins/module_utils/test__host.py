@@ -46,6 +46,14 @@ def test_host_facts_shape(tmp_path):
     assert facts["runtime"]["registered"] is False
 
 
+def test_host_facts_report_the_runtime_asked_for(tmp_path):
+    daemon_json = tmp_path / "daemon.json"
+    daemon_json.write_text('{"runtimes": {"runcvm": {"path": "/opt/runcvm/bin/runcvm-runtime"}}}')
+    assert host_facts(str(tmp_path), str(daemon_json))["runtime"]["registered"] is True
+    other = host_facts(str(tmp_path), str(daemon_json), "kata")["runtime"]
+    assert (other["name"], other["registered"], other["path"]) == ("kata", False, None)
+
+
 def test_kernel_facts_sort_versions_and_name_latest(tmp_path):
     for version in ("6.12.9-cloud", "6.1.0-cloud", "6.12.117-cloud"):
         (tmp_path / "debian" / version).mkdir(parents=True)
