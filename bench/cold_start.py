@@ -16,6 +16,7 @@ import subprocess
 import time
 
 PHASES = ("runtime", "launcher", "firmware", "kernel", "init", "workload", "poweroff")
+RUNTIMES = ("runc", "runcvm")
 
 
 def timed_run(runtime: str, image: str) -> tuple[float, dict[str, float]]:
@@ -31,28 +32,33 @@ def timed_run(runtime: str, image: str) -> tuple[float, dict[str, float]]:
     return elapsed, phases
 
 
+def measure(runs: int, image: str) -> dict:
+    """{"runc": [seconds...], "runcvm": [seconds...], "phases": {phase: [seconds...]}}"""
+    walls: dict[str, list[float]] = {runtime: [] for runtime in RUNTIMES}
+    phases: dict[str, list[float]] = {name: [] for name in PHASES}
+    timed_run("runcvm", image)  # warm the page cache, as a second container would find it
+    for _run in range(runs):
+        for runtime in RUNTIMES:  # interleaved, so both see the same machine load
+            elapsed, timing = timed_run(runtime, image)
+            walls[runtime].append(elapsed)
+            for name, seconds in timing.items():
+                phases[name].append(seconds)
+    return {**walls, "phases": {name: values for name, values in phases.items() if values}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--image", default="runcvm-test/debian:bookworm")
     args = parser.parse_args()
-    walls: dict[str, list[float]] = {"runc": [], "runcvm": []}
-    phases: dict[str, list[float]] = {name: [] for name in PHASES}
-    timed_run("runcvm", args.image)  # warm the page cache, as a second container would find it
-    for _run in range(args.runs):
-        for runtime in walls:  # interleaved, so both see the same machine load
-            elapsed, timing = timed_run(runtime, args.image)
-            walls[runtime].append(elapsed)
-            for name, seconds in timing.items():
-                phases[name].append(seconds)
-    runc, runcvm = (statistics.median(walls[name]) for name in ("runc", "runcvm"))
+    measured = measure(args.runs, args.image)
+    runc, runcvm = (statistics.median(measured[name]) for name in RUNTIMES)
     print(f"cold start of {args.image}, median of {args.runs} runs each")
     print(f"  runc    {runc:7.3f} s")
     print(f"  runcvm  {runcvm:7.3f} s   ({runcvm / runc:.1f} x runc)")
     print("  runcvm phases (median s):")
-    for name in PHASES:
-        if phases[name]:
-            print(f"    {name:9} {statistics.median(phases[name]):7.3f}")
+    for name, values in measured["phases"].items():
+        print(f"    {name:9} {statistics.median(values):7.3f}")
 
 
 if __name__ == "__main__":

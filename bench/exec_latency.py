@@ -9,21 +9,23 @@ shared machines are noisy; compare the ratio.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import subprocess
 import time
+import typing as t
 import uuid
 
+RUNTIMES = ("runc", "runcvm")
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--image", default="runcvm-test/debian:bookworm")
-    args = parser.parse_args()
-    names = {runtime: f"bench-exec-{runtime}-{uuid.uuid4().hex[:6]}" for runtime in ("runc", "runcvm")}
+
+@contextlib.contextmanager
+def idle_containers(image: str) -> t.Iterator[dict[str, str]]:
+    """One idle container per runtime, the VM up: runtime -> container name; removed afterwards."""
+    names = {runtime: f"bench-{runtime}-{uuid.uuid4().hex[:6]}" for runtime in RUNTIMES}
     try:
         for runtime, name in names.items():
-            subprocess.run(["docker", "run", "-d", f"--runtime={runtime}", "--name", name, args.image,
+            subprocess.run(["docker", "run", "-d", f"--runtime={runtime}", "--name", name, image,
                             "sleep", "100000"], check=True, capture_output=True)
         deadline = time.monotonic() + 120
         while subprocess.run(["docker", "exec", names["runcvm"], "true"], capture_output=True,
@@ -31,15 +33,29 @@ def main() -> None:
             if time.monotonic() > deadline:
                 raise SystemExit("the RunCVM container never took an exec")
             time.sleep(1)
-        times: dict[str, list[float]] = {runtime: [] for runtime in names}
-        for _run in range(args.runs):
-            for runtime, name in names.items():
-                started = time.monotonic()
-                subprocess.run(["docker", "exec", name, "true"], check=True, capture_output=True)
-                times[runtime].append(time.monotonic() - started)
+        yield names
     finally:
         subprocess.run(["docker", "rm", "-f", *names.values()], capture_output=True, check=False)
-    runc, runcvm = (statistics.median(times[runtime]) for runtime in ("runc", "runcvm"))
+
+
+def measure(runs: int, names: dict[str, str]) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {runtime: [] for runtime in names}
+    for _run in range(runs):
+        for runtime, name in names.items():  # interleaved, so both see the same machine load
+            started = time.monotonic()
+            subprocess.run(["docker", "exec", name, "true"], check=True, capture_output=True)
+            times[runtime].append(time.monotonic() - started)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--image", default="runcvm-test/debian:bookworm")
+    args = parser.parse_args()
+    with idle_containers(args.image) as names:
+        times = measure(args.runs, names)
+    runc, runcvm = (statistics.median(times[runtime]) for runtime in RUNTIMES)
     print(f"docker exec CONTAINER true, median of {args.runs} runs each")
     print(f"  runc    {runc:7.3f} s")
     print(f"  runcvm  {runcvm:7.3f} s   ({runcvm / runc:.1f} x runc)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import urllib.request
 
+from harness.systemd import system_state
 from harness.waiting import wait_for
 from image_factory.builder import Factory
 from image_factory.recipes import RECIPE_LABEL
@@ -70,13 +71,8 @@ def test_systemd_image_boots_systemd_as_init(docker_cli, test_images):
     docker_cli.cli("run", "-d", RUNC, "--name", name, "--tmpfs", "/run", "--tmpfs", "/run/lock",
                    "-v", "/sys/fs/cgroup:/sys/fs/cgroup:ro", test_images["systemd"])
 
-    def system_state():
-        # Until systemd has created its bus socket, systemctl cannot ask and prints nothing.
-        state = docker_cli.cli("exec", name, "systemctl", "is-system-running", "--wait",
-                               check=False, timeout=120).stdout.strip()
-        return state if state else None
-
-    assert wait_for(system_state, 60, 1, "systemd's bus") in (b"running", b"degraded")
+    state = wait_for(lambda: system_state(docker_cli, name, 120), 60, 1, "systemd to answer")
+    assert state in (b"running", b"degraded")
     assert docker_cli.cli("exec", name, "cat", "/proc/1/comm").stdout == b"systemd\n"
 
 

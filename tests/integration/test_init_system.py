@@ -11,6 +11,7 @@ import uuid
 import pytest
 
 from harness.resources import DockerResources
+from harness.systemd import system_state
 from harness.waiting import wait_for
 
 # Under TCG systemd takes about half a minute to reach its default target.
@@ -18,13 +19,6 @@ BOOT_BOUND = 300
 # Long enough that a stop which had to wait for Docker's SIGKILL would show as 137.
 STOP_TIMEOUT = 120
 RUNC_OPTIONS = ("--tmpfs", "/run", "--tmpfs", "/run/lock", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:ro")
-
-
-def system_state(docker, name) -> bytes | None:
-    # Until systemd runs, systemctl says "offline"; until it has made its bus socket, nothing.
-    state = docker.cli("exec", name, "systemctl", "is-system-running", "--wait", check=False,
-                       timeout=BOOT_BOUND).stdout.strip()
-    return state if state not in (b"", b"offline") else None
 
 
 def what_the_vm_said(docker, name) -> str:
@@ -48,7 +42,8 @@ def booted(docker_daemon, runcvm, test_images):
         names[runtime] = f"{docker.owner}-{runtime}"
         docker.cli("run", "-d", f"--runtime={runtime}", "--name", names[runtime], *options, test_images[image])
     for name in names.values():
-        wait_for(lambda name=name: system_state(docker, name), BOOT_BOUND, 2, f"systemd in {name} to answer")
+        wait_for(lambda name=name: system_state(docker, name, BOOT_BOUND), BOOT_BOUND, 2,
+                 f"systemd in {name} to answer")
     yield docker, names
     docker.remove_all()
 
@@ -56,7 +51,7 @@ def booted(docker_daemon, runcvm, test_images):
 def test_systemd_is_the_vms_own_init_and_knows_it_is_in_a_vm(booted, runcvm):
     docker, names = booted
     vm = names[runcvm]
-    state = system_state(docker, vm)
+    state = system_state(docker, vm, BOOT_BOUND)
     assert state == b"running", docker.cli("exec", vm, "systemctl", "--failed", "--no-pager", check=False).stdout
     comms = docker.cli("exec", vm, "cat", "/proc/1/comm", "/proc/2/comm").stdout
     assert comms == b"systemd\nkthreadd\n"  # PID 1 of the VM, not of a namespace: the kernel's threads are there
@@ -110,7 +105,7 @@ def test_the_agent_outlives_systemd_reexecuting_and_isolating(booted, runcvm):
     docker.cli("exec", vm, "systemctl", "daemon-reexec")
     docker.cli("exec", vm, "systemctl", "isolate", "multi-user.target", timeout=BOOT_BOUND)
     assert docker.cli("exec", vm, "cat", "/proc/1/comm").stdout == b"systemd\n"
-    assert system_state(docker, vm) == b"running"
+    assert system_state(docker, vm, BOOT_BOUND) == b"running"
 
 
 def test_docker_stop_powers_the_vm_off_and_ends_as_under_runc(booted, runcvm):
