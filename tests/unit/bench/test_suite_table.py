@@ -1,0 +1,42 @@
+"""The README's performance table is the one bench/suite.py makes from bench/results.json."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import pathlib
+
+PROJECT = pathlib.Path(__file__).parents[3]
+
+
+def load_suite():
+    spec = importlib.util.spec_from_file_location("bench_suite", PROJECT / "bench" / "suite.py")
+    suite = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(suite)
+    return suite
+
+
+def test_the_readme_table_is_made_from_the_measured_figures():
+    suite = load_suite()
+    results = json.loads((PROJECT / "bench" / "results.json").read_text(encoding="utf-8"))
+    start, end = suite.MARKERS
+    readme = (PROJECT / "README.md").read_text(encoding="utf-8")
+    assert f"{start}\n{suite.table(results)}\n{end}" in readme
+
+
+def test_the_table_gives_ratios_against_runc(tmp_path):
+    suite = load_suite()
+    figures = {"median": 1.0, "min": 0.9, "max": 1.2, "runs": 5}
+    results = {"image": "img", "machine": {"cpus": 2, "memory_gib": 4, "kernel": "6.1"},
+               "cold_start": {"runc": figures, "runcvm": {**figures, "median": 20.0}},
+               "cold_start_phases": {"kernel": 7.5},
+               "exec": {"runc": figures, "runcvm": {**figures, "median": 3.0}},
+               "helper_memory_kib": {"qemu-system-x86 (12)": {"Pss_without_guest_ram": 102400}}}
+    text = suite.table(results)
+    assert "| `docker run --rm img true` | 1.00 s (0.90-1.20) | 20.00 s (0.90-1.20) | 20.0x |" in text
+    assert "| `docker exec CONTAINER true` |" in text and "| 3.0x |" in text
+    assert "| 100 (qemu-system-x86 100) |" in text
+    readme = tmp_path / "README.md"
+    readme.write_text(f"before\n{suite.MARKERS[0]}\nold\n{suite.MARKERS[1]}\nafter\n")
+    suite.write_readme_table(readme, text)
+    assert readme.read_text() == f"before\n{suite.MARKERS[0]}\n{text}\n{suite.MARKERS[1]}\nafter\n"
