@@ -35,9 +35,13 @@ def mount_options(options: list[str]) -> tuple[int, str]:
 
 def sync_filesystems(mount_points: tuple[str, ...]) -> None:
     """Write out the dirty data of the filesystems mounted at `mount_points` only: a global sync
-    would also reach virtiofs, whose syncfs makes virtiofsd sync the host's whole filesystem."""
+    would also reach virtiofs, whose syncfs makes virtiofsd sync the host's whole filesystem. A
+    mount point the workload has removed is passed over: its disk was unmounted with its data."""
     for mount_point in mount_points:
-        fd = os.open(mount_point, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fd = os.open(mount_point, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            continue
         try:
             _libc.syncfs(fd)
         finally:
