@@ -4,14 +4,18 @@ the host as they found it, dockerd's memory included."""
 from __future__ import annotations
 
 import concurrent.futures
+import subprocess
 
 from harness import leftovers
+from harness.resources import TEST_LABEL
 from harness.waiting import wait_for
 
 DEBIAN = "debian"
 CONCURRENT_VMS = 8
 ROUNDS, PER_ROUND = 5, 4
 BOOT_BOUND = 600
+# One `docker run --rm IMAGE true` among PER_ROUND at once on two cores.
+RUN_BOUND = 300
 # dockerd's resident memory moves with its caches; growth past this over the rounds is a leak.
 DOCKERD_GROWTH_KIB = 32 * 1024
 # Ends on SIGTERM, and waits without polling: eight VMs under TCG share two cores.
@@ -34,13 +38,34 @@ def test_vms_started_together_all_come_up_and_stop(docker_cli, runcvm, test_imag
     docker_cli.cli("rm", *names)
 
 
+def consoles_of_running(docker_cli) -> str:
+    """For a failure: the end of the VM's console of each of the test's containers still running."""
+    ids = docker_cli.cli("ps", "--quiet", "--filter", f"label={TEST_LABEL}={docker_cli.owner}", check=False).stdout
+    consoles = []
+    for container in ids.decode().split():
+        tail = docker_cli.cli("exec", container, "---", "/.runcvm/guest/bin/busybox", "tail", "-n", "40",
+                              "/run/runcvm/console.log", check=False, timeout=60)
+        consoles.append(f"{container}:\n{(tail.stdout + tail.stderr).decode(errors='replace')}")
+    return "\n".join(consoles)
+
+
 def test_rounds_of_run_and_remove_leave_nothing_and_no_growth(docker_cli, runcvm, test_images, nothing_left_behind):
+    def one_run(_number: int) -> tuple[int, str]:
+        try:
+            run = docker_cli.cli("run", "--rm", f"--runtime={runcvm}", test_images[DEBIAN], "true", check=False,
+                                 timeout=RUN_BOUND)
+        except subprocess.TimeoutExpired as timeout:
+            return -1, f"no end after {RUN_BOUND} s; stderr: {timeout.stderr!r}"
+        return run.returncode, run.stderr.decode(errors="replace") if run.returncode else ""
+
     def round_of_runs() -> list[tuple[int, str]]:
-        """(exit status, stderr) of each run; a failed one's words show in the assertion."""
+        """(exit status, stderr) of each run; a failed one's words, and the consoles of the VMs
+        still running, show in the assertion."""
         with concurrent.futures.ThreadPoolExecutor(PER_ROUND) as pool:
-            runs = pool.map(lambda _n: docker_cli.cli("run", "--rm", f"--runtime={runcvm}", test_images[DEBIAN],
-                                                      "true", check=False), range(PER_ROUND))
-            return [(run.returncode, run.stderr.decode(errors="replace") if run.returncode else "") for run in runs]
+            runs = list(pool.map(one_run, range(PER_ROUND)))
+        if any(status == -1 for status, _words in runs):
+            runs.append((-1, consoles_of_running(docker_cli)))
+        return runs
 
     assert round_of_runs() == [(0, "")] * PER_ROUND  # the first round warms dockerd's caches
     first = leftovers.take()
