@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 
+from harness.console import vm_console
 from harness.resources import DockerResources
 from harness.systemd import system_state
 from harness.waiting import wait_for
@@ -25,10 +26,8 @@ def what_the_vm_said(docker, name) -> str:
     """For a failure: the container's state, its log and the end of the VM's console."""
     state = docker.cli("inspect", "-f", "{{json .State}}", name, check=False).stdout.decode()
     logs = docker.cli("logs", "--tail", "20", name, check=False)
-    console = docker.cli("exec", name, "---", "/.runcvm/guest/bin/busybox", "tail", "-n", "30",
-                         "/run/runcvm/console.log", check=False)
     return (f"state: {state}\nlog:\n{(logs.stdout + logs.stderr).decode(errors='replace')}"
-            f"console:\n{(console.stdout + console.stderr).decode(errors='replace')}")
+            f"console:\n{vm_console(docker, name, 30)}")
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ import concurrent.futures
 import subprocess
 
 from harness import leftovers
+from harness.console import vm_console
 from harness.resources import TEST_LABEL
 from harness.waiting import wait_for
 
@@ -41,12 +42,8 @@ def test_vms_started_together_all_come_up_and_stop(docker_cli, runcvm, test_imag
 def consoles_of_running(docker_cli) -> str:
     """For a failure: the end of the VM's console of each of the test's containers still running."""
     ids = docker_cli.cli("ps", "--quiet", "--filter", f"label={TEST_LABEL}={docker_cli.owner}", check=False).stdout
-    consoles = []
-    for container in ids.decode().split():
-        tail = docker_cli.cli("exec", container, "---", "/.runcvm/guest/bin/busybox", "tail", "-n", "40",
-                              "/run/runcvm/console.log", check=False, timeout=60)
-        consoles.append(f"{container}:\n{(tail.stdout + tail.stderr).decode(errors='replace')}")
-    return "\n".join(consoles)
+    return "\n".join(f"{container}:\n{vm_console(docker_cli, container, 40, timeout=60)}"
+                     for container in ids.decode().split())
 
 
 def test_rounds_of_run_and_remove_leave_nothing_and_no_growth(docker_cli, runcvm, test_images, nothing_left_behind):
