@@ -13,7 +13,7 @@ description:
   - Runs on the Ansible controller, whatever host the task targets; builds once per distinct
     set of pins and keeps the result in a cache, so later runs and other hosts reuse it.
   - The payload is the self-contained tree installed at C(/opt/runcvm) on Docker hosts. It holds
-    QEMU, virtiofsd, busybox, mke2fs, blkid and Python 3 with pyroute2, from pinned Debian trixie
+    QEMU, virtiofsd, busybox, mke2fs, blkid and Python 3 with pyroute2 and qemu.qmp, from pinned Debian trixie
     packages, every binary patched to load only from the payload.
   - A guest kernel is a pinned Debian kernel package with RunCVM's own initramfs, laid out for
     C(/opt/runcvm/kernels/debian/<version>).

@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import json
 import pathlib
+import re
 import subprocess
 import sys
 import tempfile
@@ -128,7 +129,8 @@ def download_wheels(wheels: t.Sequence[Wheel], dest: pathlib.Path) -> list[pathl
     if completed.returncode != 0:
         raise PinError("pip could not fetch the pinned wheels "
                        f"({', '.join(f'{w.name}=={w.version}' for w in wheels)}):\n{completed.stderr.strip()}")
-    return [next(dest.glob(f"{w.name.replace('-', '_')}-{w.version}-*.whl")) for w in wheels]
+    # A wheel's file name spells its project's name with each run of "-", "_" and "." as "_".
+    return [next(dest.glob(f"{re.sub(r'[-_.]+', '_', w.name)}-{w.version}-*.whl")) for w in wheels]
 
 
 def refresh(pins: Pins, workdir: pathlib.Path, log: t.Callable[[str], None] = print) -> Pins:

@@ -32,6 +32,7 @@ STDIN = 17      # bytes
 SIGNAL = 18     # JSON: {"signal": number}
 RESIZE = 19     # JSON: {"rows", "cols"}
 EXIT_SEEN = 20  # JSON: {}: the launcher has every byte of the session; the guest may power off
+NETWORK = 21    # JSON: a plan.Network of one interface whose NIC was just hot-plugged, and its routes
 # both ways
 CREDIT = 24     # JSON: {"bytes": n}: n more bytes of the session's stream were passed on
 STREAMS = (STDOUT, STDERR, STDIN)

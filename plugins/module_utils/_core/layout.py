@@ -51,6 +51,7 @@ GUEST_RESOLV_CONF = f"{GUEST_DNS_DIR}/resolv.conf"
 VIRTIOFS_SOCKET = f"{RUN_DIR}/virtiofs.sock"
 AGENT_SOCKET = f"{RUN_DIR}/agent.sock"
 EXEC_SOCKET = f"{RUN_DIR}/exec.sock"
+QMP_SOCKET = f"{RUN_DIR}/qmp.sock"
 CONSOLE_LOG = f"{RUN_DIR}/console.log"
 
 # Between the container and the VM.

@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core import plan
 from runcvm import protocol
 from runcvm.events import signal_pipe
-from runcvm.guest import system
+from runcvm.guest import network, system
 from runcvm.guest.session import NOT_EXECUTABLE, Session
 from runcvm.relay import Credit, FrameChannel, Loop, Source, Writer, credit_when_written
 
@@ -95,6 +96,7 @@ class Agent:
         self.sessions: dict[int, SessionRelay] = {}
         self.finished = False
         self.init_system = init_system
+        self.hot_plugged = network.HotPlugged(self.loop)
 
     def serve(self) -> None:
         """Until the launcher has seen the workload's exit, or has gone."""
@@ -115,6 +117,8 @@ class Agent:
             self.start(number, payload)
         elif kind == protocol.EXIT_SEEN:
             self.finished = number == 0
+        elif kind == protocol.NETWORK:
+            self.add_network(payload)
         elif relay is None:  # a session that was refused: what its client sends next goes nowhere
             return
         elif kind == protocol.STDIN:
@@ -133,6 +137,12 @@ class Agent:
             relay.session.signal(wanted)
         elif kind == protocol.RESIZE:
             relay.session.resize(plan.TerminalSize(**json.loads(payload)))
+
+    def add_network(self, payload: bytes) -> None:
+        try:
+            self.hot_plugged.add(plan.loads(plan.Network, payload, "a network added"))
+        except plan.PlanError as error:
+            print(f"runcvm-init: {error}", file=sys.stderr, flush=True)
 
     def refuse(self, number: int, message: str) -> None:
         self.port.send_json(protocol.ERROR, number, {"status": NOT_EXECUTABLE, "message": message})

@@ -18,7 +18,7 @@ import tty
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core import layout, plan
 from runcvm import protocol
 from runcvm.events import signal_pipe, stop_signal_pipe
-from runcvm.launcher import disks, dns, network, privileges, qemu
+from runcvm.launcher import disks, dns, follower, network, privileges, qemu
 from runcvm.launcher.execs import ExecServer
 from runcvm.launcher.supervisor import ChildFailed, Children
 from runcvm.launcher.timing import Timing
@@ -59,6 +59,12 @@ class Launcher:
         self.vm: FrameChannel | None = None
         self.streams: LocalStreams | None = None
         self.execs: ExecServer | None = None
+        # The network follower (launcher/follower.py): its pid, and the networks it has added that
+        # the guest is yet to be told of.
+        self.follower: int | None = None
+        self.follower_reports = -1
+        self.added_networks: list[bytes] = []
+        self._partial_report = b""
 
     def run(self) -> int:
         if self.plan.accelerator_warning:
@@ -89,6 +95,8 @@ class Launcher:
                                     host_namespace=self.plan.host_network_namespace)
         except (network.NetworkError, OSError) as error:
             raise LaunchError(f"cannot hand the container's network to the VM: {error}") from error
+        # Forked now: before CAP_NET_ADMIN is dropped (it keeps it), and before any thread starts.
+        self.follower, self.follower_reports = follower.start(net)
         if net.dns_proxy:
             dns.DnsProxy(net.dns_proxy, dns.loopback_nameserver(resolv_conf)).start()
             # Into the VM's own tmpfs: its /etc/resolv.conf, writable by the workload as under runc.
@@ -113,7 +121,7 @@ class Launcher:
         vm = qemu.Vm(
             accelerator=self.plan.accelerator, memory_mib=self.plan.memory_mib,
             cpus=self.plan.cpus or len(os.sched_getaffinity(0)), kernel=kernel.kernel, initrd=kernel.initrd,
-            root_arguments=kernel.root_arguments, taps=tuple((i.tap, i.mac) for i in net.interfaces),
+            root_arguments=kernel.root_arguments, nics=tuple((i.name, i.tap, i.mac) for i in net.interfaces),
             console=self._console(),
             kernel_append=self.options.kernel_append, kernel_debug=self.options.kernel_debug,
             disks=tuple((disk.path, disk.guest.serial) for disk in attached), init_system=self.plan.init_system,
@@ -156,6 +164,7 @@ class Launcher:
         self.vm, self.streams, self.execs = vm, LocalStreams(loop, vm), ExecServer(loop, vm)
         wakeup = signal_pipe((*FORWARDED, signal.SIGCHLD, signal.SIGWINCH))
         loop.set_reader(wakeup, lambda: self._on_signals(os.read(wakeup, 256)))
+        loop.set_reader(self.follower_reports, lambda: self._on_follower_reports(loop))
         vm.start()
         while self.streams.status is None:
             loop.run_once()
@@ -172,6 +181,7 @@ class Launcher:
             self.timing.guest = json.loads(payload)
             self._start_workload()
             self.execs.listen()
+            self._send_added_networks()
         elif session:
             self.execs.to_client(kind, session, payload)
         else:
@@ -195,9 +205,26 @@ class Launcher:
         self.vm.send(protocol.START, 0, plan.dumps(workload).encode())
         self.streams.start()
 
+    def _on_follower_reports(self, loop: Loop) -> None:
+        data = os.read(self.follower_reports, 65536)
+        if not data:  # the follower has ended, and said why
+            loop.set_reader(self.follower_reports, None)
+            return
+        *lines, self._partial_report = (self._partial_report + data).split(b"\n")
+        self.added_networks += lines
+        self._send_added_networks()
+
+    def _send_added_networks(self) -> None:
+        """Tell the guest of the networks the follower added, once it takes requests."""
+        if self.started:
+            for added in self.added_networks:
+                self.vm.send(protocol.NETWORK, 0, added)
+            self.added_networks.clear()
+
     def _on_signals(self, numbers: bytes) -> None:
         for number in numbers:
             if number == signal.SIGCHLD:
+                self._reap_follower()
                 if self._powered_off():
                     self.streams.status = 0
                     return
@@ -209,6 +236,16 @@ class Launcher:
                 self.vm.send_json(protocol.SIGNAL, 0, {"signal": number})
             elif number in (signal.SIGTERM, signal.SIGINT):
                 raise LaunchError("stopped before the VM was up")
+
+    def _reap_follower(self) -> None:
+        if self.follower and os.waitpid(self.follower, os.WNOHANG)[0]:
+            self.follower = None
+
+    def stop_follower(self) -> None:
+        if self.follower:
+            os.kill(self.follower, signal.SIGKILL)
+            os.waitpid(self.follower, 0)
+            self.follower = None
 
     def restore_terminal(self) -> None:
         if self.saved_tty is not None:
@@ -247,5 +284,6 @@ def main() -> int:
         stop_signal_pipe()
         if launcher is not None:
             launcher.restore_terminal()
+            launcher.stop_follower()
             launcher.children.kill()
     return FAILED

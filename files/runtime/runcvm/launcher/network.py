@@ -43,11 +43,12 @@ def vm_mac(container_mac: str) -> str:
     return ":".join([VM_MAC_PREFIX, *container_mac.split(":")[3:]])
 
 
-def capture(ipr: IPRoute) -> Network:
-    """The container's interfaces (all but loopback) with their IPv4 and global IPv6 addresses, and
-    its routes, as Docker set them up. Link-local IPv6 addresses stay: the VM makes its own."""
+def capture(ipr: IPRoute, only: int | None = None) -> Network:
+    """The container's interfaces (all but loopback; with `only`, that link alone) with their IPv4
+    and global IPv6 addresses, and their routes, as Docker set them up. Link-local IPv6 addresses
+    stay: the VM makes its own."""
     interfaces, names = [], {}
-    for link in ipr.get_links():
+    for link in ipr.get_links(*(() if only is None else (only,))):
         name = link.get_attr("IFLA_IFNAME")
         if name == "lo" or link.get_attr("IFLA_ADDRESS") is None:
             continue
@@ -102,6 +103,12 @@ def transplant(ipr: IPRoute, network: Network, with_dns_proxy: bool) -> Network:
         if address.version == 4:
             ipr.route("add", dst=str(address.ip), dst_len=32, oif=bridge, scope=RT_SCOPE_LINK)
     return dataclasses.replace(network, dns_proxy=DNS_PROXY_ADDRESS, dns_proxy_interface=proxied.name)
+
+
+def release(ipr: IPRoute, interface: Interface) -> None:
+    """Remove what transplant made for `interface` (Docker has taken the interface itself away)."""
+    for name in (interface.tap, interface.bridge):
+        _ignore(errno.ENODEV, ipr.link, "del", ifname=name)
 
 
 def _ignore(code: int, call: t.Callable[..., t.Any], *args: t.Any, **kwargs: t.Any) -> None:

@@ -11,6 +11,34 @@ TCG_CACHE_MIB = 64
 # QEMU's own seccomp filter: no obsolete system calls, no setuid or new privileges, no new
 # processes, no scheduler or memory-policy changes. A guest that escaped into QEMU can do none.
 SANDBOX = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
+# Each NIC sits on a PCIe root port of its own, so that it can be unplugged (`docker network
+# disconnect`; q35's root bus takes no hot-plug), and this many more ports wait empty for the
+# networks `docker network connect` adds while the VM runs.
+SPARE_NIC_PORTS = 4
+
+
+def nic_port(index: int) -> str:
+    return f"nicport{index}"
+
+
+def nic_ids(interface: str) -> tuple[str, str]:
+    """QEMU's ids of the netdev and the NIC that give the VM the container's `interface`."""
+    return f"net-{interface}", f"nic-{interface}"
+
+
+def tap_netdev(interface: str, tap: str) -> dict[str, str]:
+    """The tap backend of a NIC, as QMP's netdev_add takes it (and -netdev, joined)."""
+    return {"type": "tap", "id": nic_ids(interface)[0], "ifname": tap, "script": "no", "downscript": "no"}
+
+
+def nic_device(interface: str, mac: str, port: str) -> dict[str, str]:
+    """A NIC on root port `port`, as QMP's device_add takes it (and -device, joined)."""
+    netdev, nic = nic_ids(interface)
+    return {"driver": "virtio-net-pci", "id": nic, "netdev": netdev, "mac": mac, "bus": port}
+
+
+def _joined(properties: dict[str, str], first: str) -> str:
+    return ",".join([properties[first], *(f"{key}={value}" for key, value in properties.items() if key != first)])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,7 +49,7 @@ class Vm:
     kernel: str
     initrd: str
     root_arguments: str
-    taps: tuple[tuple[str, str], ...]  # (tap device, VM MAC)
+    nics: tuple[tuple[str, str, str], ...]  # (container interface, tap device, VM MAC)
     console: str                     # where the serial console goes: a file, or /proc/self/fd/1 or 2
     kernel_append: str = ""
     kernel_debug: bool = False
@@ -64,10 +92,15 @@ def command(vm: Vm) -> list[str]:
         "-device", f"virtserialport,bus=ports.0,chardev=agent,name={layout.AGENT_PORT_NAME}",
         "-device", "virtio-rng-pci",
         "-serial", f"file:{vm.console}",
+        # The launcher's network follower hot-plugs NICs through it.
+        "-qmp", f"unix:{layout.QMP_SOCKET},server=on,wait=off",
     ]
-    for index, (tap, mac) in enumerate(vm.taps):
-        args += ["-netdev", f"tap,id=net{index},ifname={tap},script=no,downscript=no",
-                 "-device", f"virtio-net-pci,netdev=net{index},mac={mac}"]
+    for index in range(len(vm.nics) + SPARE_NIC_PORTS):
+        # No I/O window: the ports hold modern virtio NICs only, and q35 has few I/O ports to give.
+        args += ["-device", f"pcie-root-port,id={nic_port(index)},chassis={index + 1},io-reserve=0"]
+    for index, (interface, tap, mac) in enumerate(vm.nics):
+        args += ["-netdev", _joined(tap_netdev(interface, tap), "type"),
+                 "-device", _joined(nic_device(interface, mac, nic_port(index)), "driver")]
     for index, (path, serial) in enumerate(vm.disks):
         args += ["-drive", f"file={path},format=raw,if=none,id=disk{index},discard=unmap",
                  "-device", f"virtio-blk-pci,drive=disk{index},serial={serial}"]

@@ -7,7 +7,7 @@ from runcvm.launcher import qemu
 
 def vm(**overrides):
     values = dict(accelerator="tcg", memory_mib=512, cpus=2, kernel="/k", initrd="/i",
-                  root_arguments="rootfstype=virtiofs root=runcvmfs", taps=(("tap-eth0", "52:54:00:11:00:02"),),
+                  root_arguments="rootfstype=virtiofs root=runcvmfs", nics=(("eth0", "tap-eth0", "52:54:00:11:00:02"),),
                   console="/run/console.log")
     return qemu.Vm(**{**values, **overrides})
 
@@ -20,11 +20,23 @@ def test_qemu_command_line():
     assert "-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny" in joined
     assert "memory-backend-memfd,id=mem,size=512M,share=on" in joined
     assert "vhost-user-fs-pci,chardev=rootfs,tag=runcvmfs" in joined
-    assert "tap,id=net0,ifname=tap-eth0,script=no,downscript=no" in joined
-    assert "virtio-net-pci,netdev=net0,mac=52:54:00:11:00:02" in joined
+    assert "-netdev tap,id=net-eth0,ifname=tap-eth0,script=no,downscript=no" in joined
+    assert "-device virtio-net-pci,id=nic-eth0,netdev=net-eth0,mac=52:54:00:11:00:02,bus=nicport0" in joined
+    assert "-qmp unix:/run/runcvm/qmp.sock,server=on,wait=off" in joined
     assert "-chardev socket,id=agent,path=/run/runcvm/agent.sock,server=on,wait=off" in joined
     assert "virtserialport,bus=ports.0,chardev=agent,name=org.runcvm.agent" in joined
     assert "-accel kvm -cpu host" in " ".join(qemu.command(vm(accelerator="kvm")))
+
+
+def test_each_nic_has_a_root_port_of_its_own_and_spares_wait_for_more():
+    args = qemu.command(vm())
+    ports = [args[i + 1] for i, arg in enumerate(args) if arg == "-device" and args[i + 1].startswith("pcie-root-port,")]
+    assert ports == [f"pcie-root-port,id=nicport{i},chassis={i + 1},io-reserve=0" for i in range(1 + qemu.SPARE_NIC_PORTS)]
+    # What the follower hot-plugs is what the command line cold-plugs.
+    assert qemu.tap_netdev("eth1", "tap-eth1") == {"type": "tap", "id": "net-eth1", "ifname": "tap-eth1",
+                                                   "script": "no", "downscript": "no"}
+    assert qemu.nic_device("eth1", "52:54:00:11:00:03", "nicport1") == {
+        "driver": "virtio-net-pci", "id": "nic-eth1", "netdev": "net-eth1", "mac": "52:54:00:11:00:03", "bus": "nicport1"}
 
 
 def test_qemu_attaches_each_disk_with_its_serial():

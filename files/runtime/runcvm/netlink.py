@@ -1,9 +1,12 @@
-"""The few rtnetlink requests the guest init makes to give the VM its network: set a link's name,
-MTU and state, add an address, add a route.
+"""The little rtnetlink RunCVM speaks with the standard library alone: the requests the guest init
+makes to give the VM its network (set a link's name, MTU and state, add an address, add a route),
+and the kernel's news of links, addresses and routes as they change, which the guest init and the
+launcher's network follower listen to.
 
 Written with the standard library on purpose: under TCG, importing pyroute2 in the guest costs
 8-12 s and each fork of busybox `ip` 110-150 ms, on the path of every boot; these requests cost
-a system call each.
+a system call each. (pyroute2, which the launcher uses for its requests, reads ahead of a
+selector: its event socket cannot be waited on with select.)
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ import socket
 import struct
 
 # From linux/rtnetlink.h, linux/netlink.h, linux/if_link.h, linux/if_addr.h.
-RTM_NEWLINK, RTM_NEWADDR, RTM_NEWROUTE = 16, 20, 24
+RTM_NEWLINK, RTM_DELLINK, RTM_NEWADDR, RTM_DELADDR, RTM_NEWROUTE, RTM_DELROUTE = 16, 17, 20, 21, 24, 25
+# Multicast groups: link changes; IPv4 and IPv6 addresses and routes.
+RTMGRP_LINK, RTMGRP_IPV4_IFADDR, RTMGRP_IPV4_ROUTE, RTMGRP_IPV6_IFADDR, RTMGRP_IPV6_ROUTE = 0x1, 0x10, 0x40, 0x100, 0x400
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
 NLMSG_ERROR = 2
 IFLA_MTU, IFLA_IFNAME = 4, 3
@@ -95,3 +100,48 @@ class Netlink:
         body += _attribute(RTA_OIF, struct.pack("=i", socket.if_nametoindex(interface)))
         via = f" via {gateway}" if gateway else ""
         self._request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, body, f"adding route {destination}{via} dev {interface}")
+
+
+def events(groups: int) -> socket.socket:
+    """A non-blocking socket on which the kernel tells of changes in `groups` (RTMGRP_*)."""
+    listener = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK,
+                             socket.NETLINK_ROUTE)
+    listener.bind((0, groups))
+    return listener
+
+
+def changes(listener: socket.socket) -> list[tuple[int, int]]:
+    """What the kernel has told on `listener` so far: (message type, index of the link it concerns)
+    of each link, address and route message; [] when nothing is waiting."""
+    found = []
+    while True:
+        try:
+            data = listener.recv(65536)
+        except BlockingIOError:
+            return found
+        offset = 0
+        while offset + _HEADER.size <= len(data):
+            length, kind, _flags, _sequence, _port = _HEADER.unpack_from(data, offset)
+            if length < _HEADER.size:
+                break
+            index = _link_of(kind, data[offset + _HEADER.size:offset + length])
+            if index is not None:
+                found.append((kind, index))
+            offset += length + (-length % 4)
+
+
+def _link_of(kind: int, body: bytes) -> int | None:
+    if kind in (RTM_NEWLINK, RTM_DELLINK) and len(body) >= _LINK.size:
+        return _LINK.unpack_from(body)[2]
+    if kind in (RTM_NEWADDR, RTM_DELADDR) and len(body) >= _ADDRESS.size:
+        return _ADDRESS.unpack_from(body)[4]
+    if kind in (RTM_NEWROUTE, RTM_DELROUTE):
+        offset = _ROUTE.size
+        while offset + _ATTRIBUTE.size <= len(body):
+            length, attribute = _ATTRIBUTE.unpack_from(body, offset)
+            if length < _ATTRIBUTE.size:
+                break
+            if attribute == RTA_OIF:
+                return struct.unpack_from("=i", body, offset + _ATTRIBUTE.size)[0]
+            offset += length + (-length % 4)
+    return None
