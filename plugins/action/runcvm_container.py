@@ -9,6 +9,7 @@ reports the container."""
 
 from __future__ import annotations
 
+import math
 import time
 
 from ansible.errors import AnsibleActionFail
@@ -103,21 +104,25 @@ def guest_answered(exec_result: dict) -> bool:
     return exec_result.get("rc") in GUEST_ANSWERED and layout.VM_NOT_UP not in str(exec_result.get("stderr"))
 
 
-def vm_sizing_change(container: dict | None, arguments: dict) -> str | None:
-    """Why the existing `container` must be recreated for the task's memory or cpus, or None.
-
-    They size the VM when it boots. docker_container would change them in place with `docker
-    update`, which resizes the container's cgroup but not the VM (and drops RunCVM's overhead)."""
+def vm_sizing(container: dict | None, arguments: dict) -> tuple[bool, str | None]:
+    """(whether the task's memory or cpus differ from the existing `container`'s; why it must be
+    recreated for them, or None where docker_container changes them in place with `docker update`,
+    as the runtime follows it: less memory than the container has now, as the VM gives the rest
+    back, and a CPU quota that keeps the VM's vCPU count, which is set when it boots)."""
     if not container:
-        return None
+        return False, None
     host_config = container.get("HostConfig") or {}
-    memory = arguments.get("memory")
-    if memory is not None and human_to_bytes(str(memory)) != (host_config.get("Memory") or 0):
-        return f"memory {host_config.get('Memory') or 'unset'} -> {human_to_bytes(str(memory))} bytes"
-    cpus = arguments.get("cpus")
-    if cpus is not None and round(float(cpus) * 1e9) != (host_config.get("NanoCpus") or 0):
-        return f"cpus {(host_config.get('NanoCpus') or 0) / 1e9:g} -> {float(cpus):g}"
-    return None
+    memory, current_memory = arguments.get("memory"), host_config.get("Memory") or 0
+    cpus, current_cpus = arguments.get("cpus"), (host_config.get("NanoCpus") or 0) / 1e9
+    memory = None if memory is None else human_to_bytes(str(memory))
+    cpus = None if cpus is None else float(cpus)
+    memory_differs = memory is not None and memory != current_memory
+    cpus_differ = cpus is not None and round(cpus * 1e9) != round(current_cpus * 1e9)
+    if memory_differs and not 0 < memory <= current_memory:
+        return True, f"memory {current_memory or 'unset'} -> {memory} bytes: only less memory is given in place"
+    if cpus_differ and (not current_cpus or math.ceil(cpus) != math.ceil(current_cpus)):
+        return True, f"cpus {current_cpus:g} -> {cpus:g}: the VM's vCPU count changes"
+    return memory_differs or cpus_differ, None
 
 
 class ActionModule(ActionBase):
@@ -129,6 +134,7 @@ class ActionModule(ActionBase):
         theirs = _apply_action_arg_defaults(DOCKER_CONTAINER, self._task, theirs, self._templar)
         arguments, rendered = docker_container_arguments(ours, theirs)
         connection = {key: arguments[key] for key in CONNECTION_OPTIONS if key in arguments}
+        resized = False
         if arguments.get("state", "started") != "absent" and ("memory" in arguments or "cpus" in arguments):
             existing = self._execute_module(module_name=DOCKER_INFO, module_args={**connection, "name": arguments["name"]},
                                             task_vars=task_vars)
@@ -136,14 +142,18 @@ class ActionModule(ActionBase):
                 result.update(existing)
                 return result
             try:
-                reason = vm_sizing_change(existing.get("container"), arguments)
+                differs, reason = vm_sizing(existing.get("container"), arguments)
             except ValueError as error:
                 raise AnsibleActionFail(f"runcvm_container: memory or cpus is not a size: {error}") from error
             if reason:
                 arguments["recreate"] = True
-                result["recreate_reason"] = f"the VM is sized at boot: {reason}"
+                result["recreate_reason"] = reason
+            # docker_container's check mode does not report what it would change with docker update.
+            resized = differs and not reason and self._task.check_mode
         result.update(self._execute_module(module_name=DOCKER_CONTAINER, module_args=arguments,
                                            task_vars=task_vars))
+        if resized and not result.get("failed"):
+            result["changed"] = True
         result["runcvm_env"] = rendered
         if result.get("failed") or not ours["wait"] or self._task.check_mode:
             return result

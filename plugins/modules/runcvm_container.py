@@ -21,9 +21,10 @@ description:
   - The container's environment is compared strictly (C(comparisons.env=strict)) unless the task
     sets C(comparisons.env), so removing a RunCVM option from the task recreates the container
     just as adding one does.
-  - O(memory) and O(cpus) size the VM when it boots, so a change to either recreates the container
-    (M(community.docker.docker_container) alone would resize its cgroup in place with
-    C(docker update), which the VM would not see); RV(recreate_reason) says so.
+  - O(memory) and O(cpus) size the VM when it boots. Less memory than the container has is given
+    in place (C(docker update); the VM gives the rest back), and so is a O(cpus) that keeps the
+    VM's vCPU count (its CPU quota changes, as under runc). More memory, or another vCPU count,
+    recreates the container; RV(recreate_reason) says why.
   - With O(wait), the task returns only once the VM's guest answers (a C(docker exec) reaches it).
   - What RunCVM cannot run is refused on the controller, in check mode too, with the runtime's own
     table and words (O(network_mode=host), O(network_mode) V(container:<name>), and O(memory)
@@ -179,9 +180,9 @@ runcvm_env:
   sample: {"RUNCVM_DISKS": "/disks/data.img,/var/lib/mysql,ext4,5G", "RUNCVM_KERNEL": "debian"}
 recreate_reason:
   description: Why the container was (or, in check mode, would be) recreated for its memory or cpus.
-  returned: when memory or cpus differ from the existing container's
+  returned: when the existing container must be recreated for its memory or cpus
   type: str
-  sample: "the VM is sized at boot: memory 268435456 -> 335544320 bytes"
+  sample: "memory 268435456 -> 335544320 bytes: only less memory is given in place"
 guest_up_seconds:
   description: With O(wait), the seconds waited after the container started until its guest answered.
   returned: when O(wait) and the container was started

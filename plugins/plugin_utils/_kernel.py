@@ -30,7 +30,7 @@ DISTRIBUTION = "debian"
 INIT_SCRIPT = COLLECTION_ROOT / "files" / "initramfs" / "init"
 # What the initramfs loads: enough to mount a virtiofs root read-write, plus the devices RunCVM
 # gives every VM (network, disks, console) and the filesystem of its disks.
-INITRAMFS_MODULES = ("virtio_pci", "virtiofs", "virtio_net", "virtio_blk", "virtio_console", "ext4")
+INITRAMFS_MODULES = ("virtio_pci", "virtiofs", "virtio_net", "virtio_blk", "virtio_console", "virtio_balloon", "ext4")
 SPACE_NEEDED = 1024 * 2**20
 
 

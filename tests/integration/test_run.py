@@ -93,31 +93,62 @@ def test_memory_cpus_and_docker_update(docker_cli, runcvm, test_images):
     docker_cli.cli("run", "-d", f"--runtime={runcvm}", "--name", name, "--memory", "300m", "--cpus", "1.5",
                    "--pids-limit", "100", test_images[DEBIAN], "sleep", "600")
     wait_for(lambda: docker_cli.cli("exec", name, "true", check=False).returncode == 0, 120, 1, "execs")
-    cpus, meminfo = docker_cli.cli("exec", name, "sh", "-c", "nproc; grep MemTotal /proc/meminfo").stdout.decode().split("\n", 1)
-    assert cpus == "2"
-    total_mib = int(meminfo.split()[1]) // 1024
+
+    def total_mib() -> int:
+        return int(docker_cli.cli("exec", name, "grep", "MemTotal", "/proc/meminfo").stdout.split()[1]) // 1024
+
+    assert docker_cli.cli("exec", name, "nproc").stdout == b"2\n"
+    booted_total = total_mib()
     # The kernel keeps some of the VM's memory for itself: MemTotal is 80-100% of --memory.
-    assert 240 <= total_mib <= 300
+    assert 240 <= booted_total <= 300
     pid = json.loads(docker_cli.cli("inspect", name).stdout)[0]["State"]["Pid"]
 
     def limits():
         return (cgroup_value(pid, "memory", "memory.limit_in_bytes", "memory.max"),
                 cgroup_value(pid, "pids", "pids.max", "pids.max"))
 
+    def docker_sees():
+        host_config = json.loads(docker_cli.cli("inspect", name).stdout)[0]["HostConfig"]
+        return host_config["Memory"], host_config["PidsLimit"]
+
     booted = limits()
     assert booted == (str((300 + 256) * 2**20), str(100 + 256))  # the VM, and room for QEMU and the rest
-    # The CPU quota changes, as under runc; the limits that hold the VM stay.
+    # The CPU quota changes, as under runc, and the VM keeps as many of its vCPUs online; the
+    # limits that hold the VM stay.
+    def online_vcpus() -> bytes:
+        return docker_cli.cli("exec", name, "nproc").stdout.strip()
+
     docker_cli.cli("update", "--cpus", "1", name)
     assert cgroup_value(pid, "cpu", "cpu.cfs_quota_us", "cpu.max").split()[0] == "100000"
     assert limits() == booted
-    # A memory or process limit the running VM cannot follow is refused, and nothing changes.
-    for change, words in ((("--memory", "700m", "--memory-swap", "1g"), b"the VM booted with 300 MiB"),
+    assert wait_for(lambda: online_vcpus() == b"1", 30, 0.5, "one vCPU online")
+    docker_cli.cli("update", "--cpus", "1.5", name)
+    assert wait_for(lambda: online_vcpus() == b"2", 30, 0.5, "both vCPUs online again")
+    # The VM's memory follows --memory down and back up, the cgroup holding the VM and RunCVM's
+    # overhead; what the guest gives back, QEMU gives back to the host. (The guest first uses
+    # most of its memory, then frees it, so that what it gives back has been used.)
+    docker_cli.cli("exec", name, "sh", "-c", "mkdir -p /filled && mount -t tmpfs -o size=220m tmpfs /filled && "
+                                             "head -c 200m /dev/zero > /filled/data && rm /filled/data")
+
+    def used() -> int:
+        return int(cgroup_value(pid, "memory", "memory.usage_in_bytes", "memory.current"))
+
+    used_before = used()
+    docker_cli.cli("update", "--memory", "200m", name)
+    assert used_before - used() >= 64 * 2**20
+    assert booted_total - total_mib() == 100
+    assert limits() == (str((200 + 256) * 2**20), booted[1]) and docker_sees() == (200 * 2**20, 100)
+    docker_cli.cli("update", "--memory", "300m", name)
+    assert (total_mib(), limits(), docker_sees()) == (booted_total, booted, (300 * 2**20, 100))
+    # A change the running VM cannot follow is refused, and nothing changes: more memory than it
+    # booted with, less than its workload uses, another process limit.
+    docker_cli.cli("exec", name, "sh", "-c", "head -c 180m /dev/zero > /filled/data")
+    for change, words in ((("--memory", "700m", "--memory-swap", "1g"), b"the VM booted with 300 MiB, the most it can have"),
+                          (("--memory", "100m"), b"--memory 100m: the VM could give back only "),
                           (("--pids-limit", "50"), b"the VM booted with --pids-limit 100")):
         refused = docker_cli.cli("update", *change, name, check=False)
         assert refused.returncode != 0 and words in refused.stderr, refused.stderr
-        assert limits() == booted
-    host_config = json.loads(docker_cli.cli("inspect", name).stdout)[0]["HostConfig"]
-    assert (host_config["Memory"], host_config["PidsLimit"]) == (300 * 2**20, 100)
+        assert (total_mib(), limits(), docker_sees()) == (booted_total, booted, (300 * 2**20, 100))
     assert docker_cli.cli("exec", name, "true").returncode == 0
 
 

@@ -240,12 +240,17 @@ def memory(spec: dict, context: Context, fields: dict) -> None:
                         "RUNCVM_HUGETLB")
 
 
-def cpus(spec: dict, context: Context, fields: dict) -> None:
-    """--cpus becomes that many vCPUs, rounded up; without it the VM gets every CPU the
-    container may use. The CPU quota stays, so the cgroup still caps QEMU."""
-    cpu = spec.get("linux", {}).get("resources", {}).get("cpu") or {}
+def vcpus(cpu: dict) -> int | None:
+    """The vCPUs that Docker's CPU resources (--cpus as a quota) give a VM: that many CPUs, rounded
+    up; None without a quota."""
     quota, period = cpu.get("quota") or 0, cpu.get("period") or 0
-    fields["cpus"] = math.ceil(quota / period) if quota > 0 and period > 0 else None
+    return math.ceil(quota / period) if quota > 0 and period > 0 else None
+
+
+def cpus(spec: dict, context: Context, fields: dict) -> None:
+    """--cpus becomes that many vCPUs; without it the VM gets every CPU the container may use.
+    The CPU quota stays, so the cgroup still caps QEMU."""
+    fields["cpus"] = vcpus(spec.get("linux", {}).get("resources", {}).get("cpu") or {})
 
 
 def container_pids(limits: dict) -> int | None:
@@ -261,18 +266,18 @@ def pids(spec: dict, context: Context, fields: dict) -> None:
     fields["pids_limit"] = container_pids(spec.get("linux", {}).get("resources", {}).get("pids") or {})
 
 
-def update_resources(resources: dict, vm_plan: plan.VmPlan) -> None:
-    """`docker update`'s resources (runc update's), turned into the container's as at create. The
-    CPU quota caps QEMU as it capped the container. The VM's memory and its own process limit are
-    set when it boots: a change to either is refused, so that the cgroup never drops below what
-    the VM holds."""
+def update_resources(resources: dict, vm_plan: plan.VmPlan) -> int | None:
+    """`docker update`'s resources (runc update's), turned into the container's as at create; the
+    VM memory asked (MiB), if any, which the runtime then gives the VM. The CPU quota caps QEMU as
+    it capped the container. The VM can have at most the memory it booted with, and its own
+    process limit is set when it boots: more memory, or another process limit, is refused."""
     memory_limits = resources.get("memory") or {}
+    asked_mib = None
     if (memory_limits.get("limit") or 0) > 0:
-        asked = memory_limits["limit"] // 2**20
-        if container_memory(memory_limits) != vm_plan.memory_mib:
-            raise SpecError(f"--memory {asked}m: the VM booted with {vm_plan.memory_mib} MiB and keeps them while "
-                            "it runs (its memory is not resized yet); recreate the container with the new --memory; "
-                            "nothing was changed")
+        asked_mib = container_memory(memory_limits)
+        if asked_mib > vm_plan.memory_mib:
+            raise SpecError(f"--memory {asked_mib}m: the VM booted with {vm_plan.memory_mib} MiB, the most it can have "
+                            "while it runs; recreate the container with the new --memory; nothing was changed")
     pids_limits = resources.get("pids") or {}
     if "limit" in pids_limits:
         asked_pids = pids_limits["limit"]
@@ -280,6 +285,7 @@ def update_resources(resources: dict, vm_plan: plan.VmPlan) -> None:
             booted = f"--pids-limit {vm_plan.pids_limit}" if vm_plan.pids_limit else "no --pids-limit"
             raise SpecError(f"--pids-limit {asked_pids}: the VM booted with {booted} and keeps it while it runs; "
                             "recreate the container with the new --pids-limit; nothing was changed")
+    return asked_mib
 
 
 def kernel(spec: dict, context: Context, fields: dict) -> None:

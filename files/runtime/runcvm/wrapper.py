@@ -1,6 +1,7 @@
 """runcvm-runtime: the OCI runtime dockerd calls. It reads runc's command line without parsing
 all of it, rewrites the bundle's config.json on `create` (writing the VM plan beside it) and the
-process.json of `exec`, and then becomes the real runc with the command line unchanged."""
+process.json of `exec`, and then becomes the real runc with the command line unchanged. On
+`update` it runs runc with the resources rewritten, and resizes the VM's memory around it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import datetime
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -16,8 +18,11 @@ import time
 import typing as t
 
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core import layout, plan
-from runcvm import modifiers
+from runcvm import modifiers, protocol
 from runcvm.exec_spec import rewrite_exec
+
+if t.TYPE_CHECKING:
+    from runcvm.balloon import Balloon
 
 # Global runc options that take a value; every other leading option is a flag.
 VALUE_OPTIONS = {"--log", "--log-format", "--root", "--criu", "--rootless"}
@@ -158,13 +163,14 @@ def rewrite_bundle(context: modifiers.Context) -> None:
         _write(debug_log_path(context.bundle), json.dumps(decided, indent=1))
 
 
-def rewrite_update(argv: list[str], runc: str) -> list[str]:
-    """argv for runc with `update`'s resources (a file, or `-` for standard input, as containerd
-    gives them) made the container's, as at create; the rewritten resources reach runc through a
-    memfd."""
+def update(argv: list[str], runc: str) -> int:
+    """runc `update` with its resources (a file, or `-` for standard input, as containerd gives them)
+    made the container's, as at create, passed on through a memfd. A new --memory resizes the VM
+    too: before the cgroup shrinks, after it grows, so that the cgroup always holds the VM. The
+    CPU quota sets how many of the VM's vCPUs are online."""
     source = _subcommand_option(argv, ("--resources", "-r"))
     if source is None:
-        return argv
+        return subprocess.run([runc, *argv], check=False).returncode
     if source == "-":
         resources = json.load(sys.stdin)
     else:
@@ -174,14 +180,61 @@ def rewrite_update(argv: list[str], runc: str) -> list[str]:
                            check=False)
     if state.returncode != 0:
         raise WrapperError(f"cannot read the container's state from runc: {state.stderr.strip()}")
-    bundle = json.loads(state.stdout)["bundle"]
-    with open(os.path.join(bundle, modifiers.PLAN_NAME), encoding="utf-8") as handle:
+    state = json.loads(state.stdout)
+    with open(os.path.join(state["bundle"], modifiers.PLAN_NAME), encoding="utf-8") as handle:
         vm_plan = plan.loads(plan.VmPlan, handle.read(), "the VM's plan")
-    modifiers.update_resources(resources, vm_plan)
+    asked_mib = modifiers.update_resources(resources, vm_plan)
     rewritten = os.memfd_create("runcvm-resources", 0)
     os.set_inheritable(rewritten, True)
     os.write(rewritten, json.dumps(resources).encode())
-    return _with_subcommand_option(argv, ("--resources", "-r"), f"/proc/self/fd/{rewritten}")
+    command = [runc, *_with_subcommand_option(argv, ("--resources", "-r"), f"/proc/self/fd/{rewritten}")]
+    status = _run(command) if asked_mib is None else _with_memory(command, state["pid"], asked_mib, vm_plan)
+    if status == 0 and "cpu" in resources:
+        _set_online_vcpus(state["pid"], modifiers.vcpus(resources["cpu"]) or 0)
+    return status
+
+
+def _with_memory(command: list[str], pid: int, asked_mib: int, vm_plan: plan.VmPlan) -> int:
+    # Imported here only: the monitor's client brings asyncio, which no other runtime call needs.
+    from runcvm.balloon import Balloon, BalloonError, MonitorUnreachable  # pylint: disable=import-outside-toplevel
+    try:
+        with Balloon(f"/proc/{pid}/root{layout.UPDATE_QMP_SOCKET}") as balloon:
+            return _resized_around(command, balloon, asked_mib)
+    except BalloonError as error:
+        if isinstance(error, MonitorUnreachable) and asked_mib == vm_plan.memory_mib:
+            return _run(command)  # a VM started by a RunCVM that did not resize memory: nothing to do
+        raise WrapperError(f"--memory {asked_mib}m: {error}; nothing was changed") from error
+
+
+def _set_online_vcpus(pid: int, wanted: int) -> None:
+    """Ask the VM, through the launcher's exec socket, to keep `wanted` vCPUs online (0: all it
+    booted with). A VM still booting, or started by a RunCVM that could not, keeps them all; the
+    CPU quota holds either way."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as launcher:
+        try:
+            launcher.connect(f"/proc/{pid}/root{layout.EXEC_SOCKET}")
+            launcher.sendall(protocol.encode(protocol.CPUS, 0, json.dumps({"online": wanted}).encode()))
+        except OSError:
+            pass
+
+
+def _resized_around(command: list[str], balloon: Balloon, asked_mib: int) -> int:
+    """Run `command` (runc update) with the VM's memory moved to `asked_mib` around it: shrunk
+    before the cgroup shrinks, grown after it grows, put back if runc fails."""
+    before_mib = balloon.size_mib()
+    if asked_mib < before_mib:
+        balloon.resize(asked_mib)
+    status = _run(command)
+    if status != 0 and asked_mib < before_mib:
+        balloon.resize(before_mib)
+    elif status == 0 and asked_mib > before_mib:
+        balloon.resize(asked_mib)
+    return status
+
+
+def _run(command: list[str]) -> int:
+    """runc, with the rewritten resources' descriptor."""
+    return subprocess.run(command, check=False, close_fds=False).returncode
 
 
 def debug_log_path(bundle: str) -> str:
@@ -201,7 +254,7 @@ def main(argv: t.Sequence[str] | None = None, payload_dir: str = layout.PAYLOAD_
         elif command == "exec" and process_file(argv):
             rewrite_process(process_file(argv))
         elif command == "update":
-            argv = rewrite_update(argv, runc)
+            return update(argv, runc)
     except (WrapperError, modifiers.SpecError) as error:
         log_error(options, str(error))
         return 1

@@ -51,7 +51,8 @@ GUEST_RESOLV_CONF = f"{GUEST_DNS_DIR}/resolv.conf"
 VIRTIOFS_SOCKET = f"{RUN_DIR}/virtiofs.sock"
 AGENT_SOCKET = f"{RUN_DIR}/agent.sock"
 EXEC_SOCKET = f"{RUN_DIR}/exec.sock"
-QMP_SOCKET = f"{RUN_DIR}/qmp.sock"
+QMP_SOCKET = f"{RUN_DIR}/qmp.sock"                # QEMU's monitor, for the launcher's network follower
+UPDATE_QMP_SOCKET = f"{RUN_DIR}/qmp-update.sock"  # and for the runtime's `update`, which resizes the VM
 CONSOLE_LOG = f"{RUN_DIR}/console.log"
 
 # Between the container and the VM.

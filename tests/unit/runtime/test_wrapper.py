@@ -154,14 +154,27 @@ def test_runtime_debug_writes_what_was_decided_on_the_host(tmp_path, kernels):
 
 @pytest.fixture
 def booted(tmp_path, kernels):
-    """(a runc that knows the container's bundle, the bundle): a VM created with --memory 256m
-    and --pids-limit 100, as `runc update` finds it."""
+    """(a runc that knows the container's bundle and keeps the resources `update` gives it in
+    given.json there, the bundle): a VM created with --memory 256m and --pids-limit 100, as
+    `runc update` finds it. Its pid has no VM monitor, as a VM started by an older RunCVM."""
     config = load("plain", tmp_path)
     config["linux"].setdefault("resources", {}).update(memory={"limit": 256 * 2**20}, pids={"limit": 100})
     (tmp_path / "config.json").write_text(json.dumps(config))
     wrapper.rewrite_bundle(context(tmp_path, kernels))
     runc = tmp_path / "runc"
-    runc.write_text(f"#!/bin/sh\ncase \" $* \" in *' state abc ') echo '{{\"bundle\": \"{tmp_path}\"}}' ;; *) exit 1 ;; esac\n")
+    runc.write_text(f"""#!/bin/sh
+case " $* " in
+*' state abc ') echo '{{"bundle": "{tmp_path}", "pid": 1}}' ;;
+*' update '*)
+    previous=
+    for argument; do
+        case $argument in --resources=*) cat "${{argument#--resources=}}" > {tmp_path}/given.json ;; esac
+        [ "$previous" = --resources ] && cat "$argument" > {tmp_path}/given.json
+        previous=$argument
+    done ;;
+*) exit 1 ;;
+esac
+""")
     runc.chmod(0o755)
     return str(runc), tmp_path
 
@@ -171,9 +184,8 @@ def updated(booted, resources: dict) -> dict:
     runc, bundle = booted
     path = bundle / "resources.json"
     path.write_text(json.dumps(resources))
-    argv = wrapper.rewrite_update(["--root", "/r", "update", "--resources", str(path), "abc"], runc)
-    assert argv[:3] == ["--root", "/r", "update"] and argv[-1] == "abc"
-    return json.loads(pathlib.Path(argv[4]).read_text())
+    assert wrapper.update(["--root", "/r", "update", "--resources", str(path), "abc"], runc) == 0
+    return json.loads((bundle / "given.json").read_text())
 
 
 def test_an_update_keeps_the_vm_its_memory_and_room_for_its_helpers(booted):
@@ -188,7 +200,7 @@ def test_an_update_keeps_the_vm_its_memory_and_room_for_its_helpers(booted):
 
 @pytest.mark.parametrize("resources, message", [
     ({"memory": {"limit": 700 * 2**20, "swap": 2**30}},
-     "--memory 700m: the VM booted with 256 MiB and keeps them while it runs.*; recreate the container"),
+     "--memory 700m: the VM booted with 256 MiB, the most it can have while it runs; recreate the container"),
     ({"memory": {"limit": 32 * 2**20}}, "--memory 32m is too small for a VM"),
     ({"pids": {"limit": 50}}, "--pids-limit 50: the VM booted with --pids-limit 100 and keeps it"),
 ])
@@ -198,8 +210,13 @@ def test_an_update_the_vm_cannot_follow_is_refused(booted, resources, message):
 
 
 def test_update_reads_its_resources_from_standard_input_as_containerd_sends_them(booted, monkeypatch):
-    runc, _bundle = booted
+    runc, bundle = booted
     monkeypatch.setattr(wrapper.sys, "stdin", io.StringIO(json.dumps({"memory": {"limit": 256 * 2**20}})))
-    argv = wrapper.rewrite_update(["update", "--resources=-", "abc"], runc)
-    assert argv[1].startswith("--resources=/proc/self/fd/")
-    assert json.loads(pathlib.Path(argv[1].partition("=")[2]).read_text())["memory"]["limit"] == 512 * 2**20
+    assert wrapper.update(["update", "--resources=-", "abc"], runc) == 0
+    assert json.loads((bundle / "given.json").read_text())["memory"]["limit"] == 512 * 2**20
+
+
+def test_a_vm_that_cannot_be_resized_refuses_another_memory(booted):
+    """A VM started by a RunCVM without the update monitor keeps its boot memory, with words."""
+    with pytest.raises(wrapper.WrapperError, match="--memory 200m: cannot reach the VM's monitor .*recreate the container"):
+        updated(booted, {"memory": {"limit": 200 * 2**20}})

@@ -119,6 +119,8 @@ class Agent:
             self.finished = number == 0
         elif kind == protocol.NETWORK:
             self.add_network(payload)
+        elif kind == protocol.CPUS:
+            self.set_cpus(payload)
         elif relay is None:  # a session that was refused: what its client sends next goes nowhere
             return
         elif kind == protocol.STDIN:
@@ -143,6 +145,13 @@ class Agent:
             self.hot_plugged.add(plan.loads(plan.Network, payload, "a network added"))
         except plan.PlanError as error:
             print(f"runcvm-init: {error}", file=sys.stderr, flush=True)
+
+    @staticmethod
+    def set_cpus(payload: bytes) -> None:
+        try:
+            system.set_online_cpus(int(json.loads(payload)["online"]))
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            print(f"runcvm-init: cannot set the online vCPUs: {error!r}", file=sys.stderr, flush=True)
 
     def refuse(self, number: int, message: str) -> None:
         self.port.send_json(protocol.ERROR, number, {"status": NOT_EXECUTABLE, "message": message})

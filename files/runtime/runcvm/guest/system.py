@@ -48,6 +48,16 @@ def sync_filesystems(mount_points: tuple[str, ...]) -> None:
             os.close(fd)
 
 
+def set_online_cpus(wanted: int) -> None:
+    """Keep the first `wanted` of the VM's vCPUs online (0: all of them) and the others offline;
+    the boot vCPU cannot go offline."""
+    directory = "/sys/devices/system/cpu"
+    numbers = sorted(int(name[3:]) for name in os.listdir(directory) if name.startswith("cpu") and name[3:].isdigit())
+    for number in numbers[1:]:
+        with open(f"{directory}/cpu{number}/online", "w", encoding="ascii") as online:
+            online.write("1" if not wanted or number < wanted else "0")
+
+
 def power_off(disks: tuple[str, ...]) -> None:
     """Power the VM off once the block devices mounted at `disks` have their data: the root and
     volumes are virtiofs, whose writes are in the host's page cache already, as under runc."""

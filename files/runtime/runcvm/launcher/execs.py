@@ -1,7 +1,8 @@
 """`docker exec` sessions: the launcher accepts exec clients on a socket only root in the
 container can reach, gives each a session number on the channel to the VM, and passes frames
 between them without blocking. The client and the guest credit each other's streams, so a client
-that does not read its output holds back its own session only."""
+that does not read its output holds back its own session only. A client may also be the runtime's
+`update`, whose one frame (CPUS) is for the VM itself."""
 
 from __future__ import annotations
 
@@ -52,6 +53,10 @@ class ExecServer:
 
     def _from_client(self, session: int, kind: int, payload: bytes) -> None:
         if session not in self.clients:
+            return
+        if kind == protocol.CPUS:  # the runtime's `update`: for the VM, not a session
+            self.vm.send(kind, 0, payload)
+            self._close(session)
             return
         if kind not in FROM_CLIENT:
             self._client_gone(session)

@@ -92,8 +92,13 @@ def command(vm: Vm) -> list[str]:
         "-device", f"virtserialport,bus=ports.0,chardev=agent,name={layout.AGENT_PORT_NAME}",
         "-device", "virtio-rng-pci",
         "-serial", f"file:{vm.console}",
-        # The launcher's network follower hot-plugs NICs through it.
+        # Resizes the VM's memory for `docker update`: inflated, it takes memory from the guest,
+        # whose MemTotal shrinks (no deflate-on-oom), and QEMU gives those pages back to the host.
+        "-device", "virtio-balloon-pci,id=balloon",
+        # The launcher's network follower hot-plugs NICs through one monitor; the runtime's
+        # `update` resizes the balloon through the other.
         "-qmp", f"unix:{layout.QMP_SOCKET},server=on,wait=off",
+        "-qmp", f"unix:{layout.UPDATE_QMP_SOCKET},server=on,wait=off",
     ]
     for index in range(len(vm.nics) + SPARE_NIC_PORTS):
         # No I/O window: the ports hold modern virtio NICs only, and q35 has few I/O ports to give.

@@ -6,7 +6,7 @@ import pytest
 from ansible.errors import AnsibleActionFail
 
 from ansible_collections.runcvm.runcvm.plugins.action.runcvm_container import (
-    docker_container_arguments, guest_answered, split_arguments, vm_sizing_change,
+    docker_container_arguments, guest_answered, split_arguments, vm_sizing,
 )
 
 
@@ -57,20 +57,24 @@ def test_bad_input_fails_before_any_module_runs(args, message):
         plan(name="web", image="nginx", **args)
 
 
-@pytest.mark.parametrize("host_config, arguments, reason", [
-    ({"Memory": 268435456, "NanoCpus": 0}, {"memory": "256m"}, None),
-    ({"Memory": 268435456}, {"memory": "320m"}, "memory 268435456 -> 335544320 bytes"),
-    ({"Memory": 0}, {"memory": "1g"}, "memory unset -> 1073741824 bytes"),
-    ({"NanoCpus": 1500000000}, {"cpus": 1.5}, None),
-    ({"NanoCpus": 1500000000}, {"cpus": 2}, "cpus 1.5 -> 2"),
-    ({"Memory": 268435456}, {}, None),
+@pytest.mark.parametrize("host_config, arguments, differs, reason", [
+    ({"Memory": 268435456, "NanoCpus": 0}, {"memory": "256m"}, False, None),
+    ({"Memory": 268435456}, {"memory": "200m"}, True, None),  # the VM gives the rest back
+    ({"Memory": 268435456}, {"memory": "320m"}, True,
+     "memory 268435456 -> 335544320 bytes: only less memory is given in place"),
+    ({"Memory": 0}, {"memory": "1g"}, True, "memory unset -> 1073741824 bytes: only less memory is given in place"),
+    ({"NanoCpus": 1500000000}, {"cpus": 1.5}, False, None),
+    ({"NanoCpus": 1500000000}, {"cpus": 1.2}, True, None),  # the quota changes, the VM keeps its 2 vCPUs
+    ({"NanoCpus": 1500000000}, {"cpus": 3}, True, "cpus 1.5 -> 3: the VM's vCPU count changes"),
+    ({"NanoCpus": 0}, {"cpus": 1}, True, "cpus 0 -> 1: the VM's vCPU count changes"),
+    ({"Memory": 268435456}, {}, False, None),
 ])
-def test_memory_and_cpus_changes_recreate_because_they_size_the_vm(host_config, arguments, reason):
-    assert vm_sizing_change({"HostConfig": host_config}, arguments) == reason
+def test_what_the_runtime_cannot_follow_in_place_recreates(host_config, arguments, differs, reason):
+    assert vm_sizing({"HostConfig": host_config}, arguments) == (differs, reason)
 
 
 def test_a_container_that_does_not_exist_yet_needs_no_recreation():
-    assert vm_sizing_change(None, {"memory": "1g"}) is None
+    assert vm_sizing(None, {"memory": "1g"}) == (False, None)
 
 
 @pytest.mark.parametrize("result, answered", [
