@@ -115,6 +115,7 @@ def test_memory_cpus_and_docker_update(docker_cli, runcvm, test_images):
     assert booted == (str((300 + 256) * 2**20), str(100 + 256))  # the VM, and room for QEMU and the rest
     # The CPU quota changes, as under runc, and the VM keeps as many of its vCPUs online; the
     # limits that hold the VM stay.
+
     def online_vcpus() -> bytes:
         return docker_cli.cli("exec", name, "nproc").stdout.strip()
 

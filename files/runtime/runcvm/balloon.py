@@ -45,7 +45,13 @@ class Balloon:
 
     def size_mib(self) -> int:
         """The memory the guest has now."""
-        return self.monitor.cmd("query-balloon")["actual"] // MIB
+        return self._command("query-balloon")["actual"] // MIB
+
+    def _command(self, name: str, **arguments: object) -> dict:
+        try:
+            return self.monitor.cmd(name, **arguments)
+        except QMPError as error:
+            raise BalloonError(f"QEMU cannot resize the VM ({error}): its kernel may lack virtio_balloon") from error
 
     def resize(self, target_mib: int) -> None:
         """Give the guest `target_mib` of memory; BalloonError, with the guest back where it was,
@@ -61,7 +67,7 @@ class Balloon:
     def _moved_to(self, target_mib: int) -> bool:
         """Ask for `target_mib` and wait while the guest gets closer; whether it got there."""
         self.monitor.clear_events()
-        self.monitor.cmd("balloon", value=target_mib * MIB)
+        self._command("balloon", value=target_mib * MIB)
         actual = self.size_mib() * MIB
         while abs(actual - target_mib * MIB) > TOLERANCE:
             try:

@@ -33,8 +33,9 @@ SIGNAL = 18     # JSON: {"signal": number}
 RESIZE = 19     # JSON: {"rows", "cols"}
 EXIT_SEEN = 20  # JSON: {}: the launcher has every byte of the session; the guest may power off
 NETWORK = 21    # JSON: a plan.Network of one interface whose NIC was just hot-plugged, and its routes
-CPUS = 22       # JSON: {"online": n}: keep n of the VM's vCPUs online (0: all); an exec-socket client
-                # (the runtime's `update`) may send it too
+# JSON: {"online": n}: keep n of the VM's vCPUs online (0: all); an exec-socket client (the
+# runtime's `update`) may send it too.
+CPUS = 22
 # both ways
 CREDIT = 24     # JSON: {"bytes": n}: n more bytes of the session's stream were passed on
 STREAMS = (STDOUT, STDERR, STDIN)
