@@ -22,10 +22,9 @@ description:
   - Install the result on hosts with M(runcvm.runcvm.runcvm_tree); the roles
     R(runcvm.runcvm.install,ansible_collections.runcvm.runcvm.install_role) and
     R(runcvm.runcvm.kernels,ansible_collections.runcvm.runcvm.kernels_role) do both.
-author:
-  - RunCVM for Ansible developers (@runcvm)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - runcvm.runcvm.module
 attributes:
   action:
     support: full
@@ -36,8 +35,6 @@ attributes:
       controller's cache, and the tasks that install its result need it to report their changes.
   diff_mode:
     support: none
-  platform:
-    platforms: posix
 options:
   artifact:
     description: What to build.

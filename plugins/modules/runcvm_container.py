@@ -33,10 +33,9 @@ description:
     C(group/community.docker.docker) (C(docker_host) and the other connection options), as
     M(community.docker.docker_container) would; C(group/runcvm.runcvm.runcvm) sets defaults for
     every module of this collection.
-author:
-  - RunCVM for Ansible developers (@runcvm)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - runcvm.runcvm.module
   - runcvm.runcvm.vm_options
 attributes:
   action:
@@ -46,8 +45,6 @@ attributes:
     support: full
   diff_mode:
     support: full
-  platform:
-    platforms: posix
 requirements:
   - On the host, what M(community.docker.docker_container) needs (the Python C(requests) library;
     Debian's C(python3-requests)), and RunCVM installed by the R(runcvm.runcvm.install,ansible_collections.runcvm.runcvm.install_role) role.

@@ -18,17 +18,14 @@ description:
   - Lists the running containers that use the runtime, through the C(docker) client; when
     dockerd cannot be asked, the list is empty and RV(containers_problem) says why.
   - Changes nothing on the host.
-author:
-  - RunCVM for Ansible developers (@runcvm)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - runcvm.runcvm.module
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: N/A
-  platform:
-    platforms: posix
 options:
   payload_dir:
     description: Where the RunCVM payload is installed.

@@ -17,17 +17,14 @@ description:
     first; a file dockerd rejects is reported and not written.
   - Makes a running dockerd reread the file with SIGHUP, which leaves running containers alone,
     and waits until C(docker info) lists the change.
-author:
-  - RunCVM for Ansible developers (@runcvm)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - runcvm.runcvm.module
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: full
-  platform:
-    platforms: posix
 options:
   name:
     description: The runtime's name, as in C(docker run --runtime=<name>). The names dockerd owns, such as C(runc), are refused.

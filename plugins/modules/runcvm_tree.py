@@ -18,18 +18,15 @@ description:
     one or a removal deletes it once no container uses it.
   - Idempotent on the manifest digest; nothing is unpacked when O(dest) already holds the tree
     with O(digest).
-author:
-  - RunCVM for Ansible developers (@runcvm)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - runcvm.runcvm.module
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: full
     details: The diff shows the digest of the tree before and after.
-  platform:
-    platforms: posix
 options:
   dest:
     description: Where the tree lives, for example C(/opt/runcvm) or C(/opt/runcvm/kernels/debian/<version>).
