@@ -41,6 +41,12 @@ class DockerResources:
                                  f"{completed.stderr.decode(errors='replace')}")
         return completed
 
+    def processes(self, name: str) -> dict[str, int]:
+        """The host PIDs of container `name`'s processes, by process name (comm: the launcher's
+        network follower is a fork of the launcher, with the same command line)."""
+        rows = [line.split() for line in self.cli("top", name, "-eo", "pid,comm").stdout.decode().splitlines()[1:]]
+        return {row[1]: int(row[0]) for row in rows}
+
     def remove_all(self) -> None:
         remove_labelled(self.client, f"{TEST_LABEL}={self.owner}")
 

@@ -1,10 +1,13 @@
 """A running VM follows `docker network connect` and `disconnect` as a runc container does: the new
 network's addresses (IPv4 and IPv6) are the VM's, its peers are reached by name both ways, and on
-disconnect the addresses, the NIC and everything RunCVM made for it go, round after round."""
+disconnect the addresses, the NIC and everything RunCVM made for it go, round after round. Should
+the follower die, the VM runs on and the container's log says what was lost."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 
 from harness.netns import snapshot
@@ -76,3 +79,8 @@ def test_network_connect_and_disconnect_reach_the_running_vm(docker_cli, runcvm,
         assert wait_for(lambda: snapshot(namespace) == handed_over, 60, 0.2,
                         "the container's namespace to be as at boot")
     print(f"from docker network connect/disconnect to the VM's addresses, seconds: {seconds}")
+    # Without its follower the VM runs on, as it is, and the launcher says what was lost.
+    os.kill(docker_cli.processes(vm)["runcvm-network"], signal.SIGKILL)
+    said = "the network follower was killed by SIGKILL; docker network connect and disconnect no longer reach the VM"
+    wait_for(lambda: said in docker_cli.cli("logs", vm).stderr.decode(), 60, 0.5, "the launcher to say so")
+    assert view() == booted

@@ -7,6 +7,7 @@ and guest are in test_live_network.py."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import time
 import uuid
@@ -134,3 +135,20 @@ def test_a_connect_with_no_free_slot_is_refused_in_words(capfd):
 def _root_only():
     if os.geteuid() != 0:
         pytest.skip("network namespaces need root")
+
+
+def test_news_the_kernel_could_not_keep_is_made_up_for_by_a_fresh_look(monkeypatch):
+    """When the kernel's news overruns the follower's socket (ENOBUFS), it looks at every link."""
+    with namespaces() as (host, container, container_ns):
+        monitor = RecordingMonitor()
+        watcher = listening(follower.Follower(container, plan.Network((), ()), os.pipe()[1], monitor), container_ns)
+        plug(host, container, container_ns, "eth0", "198.51.100.1/24")
+        step_until(watcher, lambda: len(monitor.requests) == 2)
+        unplug(host, "eth0")
+
+        def overrun(_listener):
+            raise OSError(errno.ENOBUFS, "No buffer space available")
+
+        monkeypatch.setattr(follower.netlink, "changes", overrun)  # the news of the unplug, lost
+        watcher.step(longest=0.2)
+        assert [name for name, _arguments in monitor.requests[2:]] == ["device_del", "netdev_del"]

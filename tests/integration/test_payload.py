@@ -111,7 +111,7 @@ def test_manifest_lists_every_file_with_its_hash(payload):
     assert set(manifest["files"]) == on_disk
     assert manifest["total_size"] == sum(entry["size"] for entry in manifest["files"].values())
     assert manifest["packages"]["qemu-system-x86"].startswith("1:10.")
-    assert manifest["python_packages"] == {"pyroute2": "0.9.7"}
+    assert manifest["python_packages"] == {"pyroute2": "0.9.7", "qemu.qmp": "0.0.6"}
 
 
 def test_the_same_pins_build_the_same_payload(pins, payload):

@@ -27,13 +27,6 @@ def started_vm(docker_cli, runcvm, test_images, *command: str, name: str = "vm")
     return name
 
 
-def host_pid(docker_cli, name: str, marker: str) -> int:
-    """The host PID of the container's process whose command line holds `marker`."""
-    processes = docker_cli.cli("top", name, "-eo", "pid,args").stdout.decode().splitlines()[1:]
-    (pid,) = [line.split(None, 1)[0] for line in processes if marker in line]
-    return int(pid)
-
-
 def ended(docker_cli, name: str) -> tuple[int, str]:
     """(exit status, log) once the container has stopped."""
     wait_for(lambda: docker_cli.cli("inspect", "-f", "{{.State.Running}}", name).stdout.strip() == b"false", 60,
@@ -43,15 +36,15 @@ def ended(docker_cli, name: str) -> tuple[int, str]:
     return status, (logs.stdout + logs.stderr).decode(errors="replace")
 
 
-@pytest.mark.parametrize("victim, marker, status, words", [
-    ("qemu", "qemu-system-x86_64", 255, "qemu exited unexpectedly (killed by SIGKILL)"),
+@pytest.mark.parametrize("victim, process, status, words", [
+    ("qemu", "qemu-system-x86", 255, "qemu exited unexpectedly (killed by SIGKILL)"),
     ("virtiofsd", "virtiofsd", 255, "virtiofsd exited unexpectedly (killed by SIGKILL)"),
     ("launcher", "runcvm-launcher", 137, ""),
 ])
 def test_a_helper_killed_ends_the_container_in_words(docker_cli, runcvm, test_images, nothing_left_behind,
-                                                     victim, marker, status, words):
+                                                     victim, process, status, words):
     name = started_vm(docker_cli, runcvm, test_images)
-    os.kill(host_pid(docker_cli, name, marker), signal.SIGKILL)
+    os.kill(docker_cli.processes(name)[process], signal.SIGKILL)
     exit_status, log = ended(docker_cli, name)
     assert exit_status == status, log
     assert words in log and "Traceback" not in log and "Exception ignored" not in log, log

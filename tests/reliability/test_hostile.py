@@ -41,13 +41,9 @@ CAP_NET_ADMIN = 1 << 12
 
 def statuses(docker, name) -> dict[str, dict[str, str]]:
     """/proc/PID/status of each process of the container, by its name (comm)."""
-    pids = docker.cli("top", name, "-eo", "pid").stdout.decode().split()[1:]
-    found = {}
-    for pid in pids:
-        status = dict(line.split(":\t", 1) for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines()
-                      if ":\t" in line)
-        found[status["Name"]] = status
-    return found
+    return {process: dict(line.split(":\t", 1) for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines()
+                          if ":\t" in line)
+            for process, pid in docker.processes(name).items()}
 
 
 def test_the_vms_helpers_are_confined(shared):

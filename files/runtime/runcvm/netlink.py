@@ -102,17 +102,23 @@ class Netlink:
         self._request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, body, f"adding route {destination}{via} dev {interface}")
 
 
+# Room for the kernel's news between two reads; more, and the socket overruns (ENOBUFS).
+EVENTS_BUFFER = 1 << 20
+
+
 def events(groups: int) -> socket.socket:
     """A non-blocking socket on which the kernel tells of changes in `groups` (RTMGRP_*)."""
     listener = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK,
                              socket.NETLINK_ROUTE)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, EVENTS_BUFFER)
     listener.bind((0, groups))
     return listener
 
 
 def changes(listener: socket.socket) -> list[tuple[int, int]]:
     """What the kernel has told on `listener` so far: (message type, index of the link it concerns)
-    of each link, address and route message; [] when nothing is waiting."""
+    of each link, address and route message; [] when nothing is waiting. OSError(ENOBUFS) when
+    some of it was lost: the listener must look afresh."""
     found = []
     while True:
         try:

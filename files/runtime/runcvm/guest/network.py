@@ -116,7 +116,10 @@ class HotPlugged:
         self._configure_present()  # the NIC may be there already
 
     def _on_link_event(self) -> None:
-        changes(self.events)
+        try:
+            changes(self.events)
+        except OSError:  # news lost: the links are looked at afresh anyway
+            pass
         self._configure_present()
 
     def _configure_present(self) -> None:

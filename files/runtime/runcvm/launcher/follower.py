@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import errno
 import os
 import select
 import socket
@@ -75,8 +76,15 @@ class Follower:
     def listen(self) -> None:
         """Listen to this network namespace (the one the calling thread is in)."""
         self.events = netlink.events(LISTENED)
-        for link in self.ipr.get_links():  # what Docker added before the follower listened
-            self.heard(netlink.RTM_NEWLINK, link["index"])
+        self.take_stock()  # what Docker did before the follower listened
+
+    def take_stock(self) -> None:
+        """Look at every link afresh: those gone let their NICs go, the others may be new."""
+        present = {link["index"] for link in self.ipr.get_links()}
+        for index in set(self.attached) - present:
+            self.heard(netlink.RTM_DELLINK, index)
+        for index in present:
+            self.heard(netlink.RTM_NEWLINK, index)
 
     def step(self, longest: float | None = None) -> None:
         """Wait for the kernel's next messages (at most `longest` seconds) and act on what has settled."""
@@ -85,8 +93,13 @@ class Follower:
             settled = max(0.0, min(self.settling.values()) + SETTLE_SECONDS - time.monotonic())
             timeout = settled if longest is None else min(settled, longest)
         select.select([self.events], [], [], timeout)
-        for kind, index in netlink.changes(self.events):
-            self.heard(kind, index)
+        try:
+            for kind, index in netlink.changes(self.events):
+                self.heard(kind, index)
+        except OSError as error:
+            if error.errno != errno.ENOBUFS:
+                raise
+            self.take_stock()  # some of the kernel's news was lost
         self.take_settled()
 
     def heard(self, kind: int, index: int) -> None:

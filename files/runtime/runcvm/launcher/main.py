@@ -20,7 +20,7 @@ from runcvm import protocol
 from runcvm.events import signal_pipe, stop_signal_pipe
 from runcvm.launcher import disks, dns, follower, network, privileges, qemu
 from runcvm.launcher.execs import ExecServer
-from runcvm.launcher.supervisor import ChildFailed, Children
+from runcvm.launcher.supervisor import ChildFailed, Children, describe
 from runcvm.launcher.timing import Timing
 from runcvm.relay import FrameChannel, LocalStreams, Loop
 from runcvm.terminal import terminal_size
@@ -238,8 +238,15 @@ class Launcher:
                 raise LaunchError("stopped before the VM was up")
 
     def _reap_follower(self) -> None:
-        if self.follower and os.waitpid(self.follower, os.WNOHANG)[0]:
+        """The VM runs on without the follower, which says why it ended when it can."""
+        if not self.follower:
+            return
+        pid, status = os.waitpid(self.follower, os.WNOHANG)
+        if pid:
             self.follower = None
+            if os.WIFSIGNALED(status):
+                say(f"the network follower was {describe(-os.WTERMSIG(status))}; docker network connect and "
+                    "disconnect no longer reach the VM")
 
     def stop_follower(self) -> None:
         if self.follower:
