@@ -36,9 +36,11 @@ def load(text: str | None, path: str = DAEMON_JSON) -> dict[str, t.Any]:
     return config
 
 
-def with_runtime(config: dict[str, t.Any], name: str, path: str | None, source: str = DAEMON_JSON) -> dict[str, t.Any]:
+def with_runtime(config: dict[str, t.Any], name: str, path: str | None, source: str = DAEMON_JSON,
+                 args: list[str] | None = None) -> dict[str, t.Any]:
     """`config` (read from `source`) with runtime `name` registered at `path`, or removed when
-    `path` is None; every other key and runtime kept as it was."""
+    `path` is None; every other key and runtime kept as it was. `args` become the runtime's
+    `runtimeArgs` (none: the key goes); None keeps what the entry has."""
     if name in RESERVED:
         raise DaemonJsonError(f"the runtime name {name} belongs to dockerd; choose another name")
     updated = json.loads(json.dumps(config))
@@ -53,6 +55,9 @@ def with_runtime(config: dict[str, t.Any], name: str, path: str | None, source: 
         runtimes.pop(name, None)
     else:
         runtimes[name] = {**(runtimes.get(name) or {}), "path": path}
+        if args is not None:
+            runtimes[name].pop("runtimeArgs", None)
+            runtimes[name].update({"runtimeArgs": list(args)} if args else {})
     if runtimes:
         updated["runtimes"] = runtimes
     else:

@@ -51,11 +51,26 @@ options:
     description: After a change, signal a running dockerd to reload and wait for C(docker info) to show it.
     type: bool
     default: true
+  runtime_args:
+    description:
+      - Arguments dockerd gives the runtime before runc's own (C(runtimeArgs)), such as V(--debug).
+        An empty list removes them; unset, the entry keeps the ones it has.
+    type: list
+    elements: str
+  backup:
+    description: Before a change is written, keep a copy of the file beside it, named with a timestamp.
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
 - name: Register RunCVM with dockerd.
   runcvm.runcvm.runcvm_runtime:
+
+- name: Register it with runc's debug output, keeping a copy of daemon.json as it was.
+  runcvm.runcvm.runcvm_runtime:
+    runtime_args: [--debug]
+    backup: true
 
 - name: Unregister it.
   runcvm.runcvm.runcvm_runtime:
@@ -71,6 +86,11 @@ reloaded:
   description: Whether a running dockerd was asked to reload its configuration.
   returned: always
   type: bool
+backup_file:
+  description: The copy O(backup) kept of the file as it was.
+  returned: when O(backup) is set and the file existed and was changed
+  type: str
+  sample: /etc/docker/daemon.json.12345.2026-11-30@18:20:01~
 """
 
 import os
@@ -110,6 +130,8 @@ def main() -> None:
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
             "validate": {"type": "bool", "default": True},
             "reload": {"type": "bool", "default": True},
+            "runtime_args": {"type": "list", "elements": "str"},
+            "backup": {"type": "bool", "default": False},
         },
         supports_check_mode=True,
     )
@@ -119,7 +141,8 @@ def main() -> None:
     try:
         before_text = target.read_text(encoding="utf-8") if target.exists() else None
         before = load(before_text, str(target))
-        after = with_runtime(before, params["name"], params["path"] if present else None, str(target))
+        after = with_runtime(before, params["name"], params["path"] if present else None, str(target),
+                             params["runtime_args"])
     except UnicodeDecodeError as error:
         module.fail_json(msg=f"{target} is not UTF-8 text ({error}); fix it by hand, it was left untouched")
     except (DaemonJsonError, OSError) as error:
@@ -137,6 +160,8 @@ def main() -> None:
     if changed and not module.check_mode:
         target.parent.mkdir(parents=True, exist_ok=True)
         mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
+        if params["backup"] and target.exists():
+            result["backup_file"] = module.backup_local(str(target))
         # dockerd's reload keeps its runtimes when the file has no "runtimes" key: have it reload
         # an empty map first, then write the file without the key.
         emptied = "runtimes" in before and "runtimes" not in after

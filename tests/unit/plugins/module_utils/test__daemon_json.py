@@ -32,6 +32,14 @@ def test_adding_keeps_every_other_key_and_runtime_and_the_runtimes_own_options()
     assert config["runtimes"]["runcvm"]["path"] == "/old"
 
 
+def test_runtime_args_are_set_kept_or_removed():
+    config = {"runtimes": {"runcvm": {"path": "/p", "runtimeArgs": ["--debug"]}}}
+    assert with_runtime(config, "runcvm", "/p", args=["--systemd-cgroup"])["runtimes"]["runcvm"] == {
+        "path": "/p", "runtimeArgs": ["--systemd-cgroup"]}
+    assert with_runtime(config, "runcvm", "/p")["runtimes"]["runcvm"] == {"path": "/p", "runtimeArgs": ["--debug"]}
+    assert with_runtime(config, "runcvm", "/p", args=[])["runtimes"]["runcvm"] == {"path": "/p"}
+
+
 def test_removing_the_last_runtime_removes_the_key():
     assert with_runtime({"debug": True, "runtimes": {"runcvm": {"path": "/p"}}}, "runcvm", None) == {"debug": True}
     assert with_runtime({"debug": True}, "runcvm", None) == {"debug": True}
