@@ -56,8 +56,9 @@ class ActionModule(ActionBase):
         log = []
 
         def progress(line: str) -> None:
+            """A build takes minutes: each step is shown as it starts, at every verbosity."""
             log.append(line)
-            display.v(line)
+            display.display(f"runcvm_build: {line}")
 
         try:
             pins = _pins.load(pathlib.Path(args["pins"]) if args["pins"] else _pins.PINS_FILE)

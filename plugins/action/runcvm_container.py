@@ -43,6 +43,8 @@ CONNECTION_OPTIONS = ("docker_host", "tls_hostname", "api_version", "timeout", "
 # could not find (127) or run (126) it. The exec client also exits 126 when no VM answers it, and
 # then says so.
 GUEST_ANSWERED = (0, 126, 127)
+# Lines of the container's log a failed wait shows.
+LOG_TAIL_LINES = 20
 # How the refusals table reads docker_container's values that are not strings to it.
 TASK_VALUES = {"memory": human_to_bytes}
 
@@ -175,7 +177,17 @@ class ActionModule(ActionBase):
                 result["guest_up_seconds"] = round(time.monotonic() - started, 1)
                 return None
             if "is not running" in str(answer.get("msg")):
-                return f"{name} stopped before its VM answered; see docker logs {name}"
+                return f"{name} stopped before its VM answered{self._log_tail(name, connection, task_vars)}"
             if time.monotonic() - started > timeout:
-                return f"the VM of {name} did not answer within {timeout} s: {answer.get('stderr') or answer.get('msg')}"
+                return (f"the VM of {name} did not answer within {timeout} s: {answer.get('stderr') or answer.get('msg')}"
+                        f"{self._log_tail(name, connection, task_vars)}")
             time.sleep(1)
+
+    def _log_tail(self, name: str, connection: dict, task_vars: dict) -> str:
+        """The end of the container's log (its stdout and stderr, and RunCVM's words), to end a
+        failure's message with; "" when the host's docker CLI cannot read it."""
+        daemon = ["-H", connection["docker_host"]] if "docker_host" in connection else []
+        answer = self._execute_module(module_name="ansible.builtin.command", task_vars=task_vars, module_args={
+            "argv": ["docker", *daemon, "logs", "--tail", str(LOG_TAIL_LINES), name]})
+        lines = "\n".join(text for text in (answer.get("stdout"), answer.get("stderr")) if text)
+        return f"; the end of docker logs {name}:\n{lines}" if answer.get("rc") == 0 and lines else f"; see docker logs {name}"

@@ -63,7 +63,8 @@ options:
       - M(runcvm.runcvm.runcvm_tree) checks every unpacked file against that manifest.
     type: path
 notes:
-  - Progress lines are shown with C(-v).
+  - "Each step of a build is shown as it starts (C(runcvm_build: payload: unpacking ...)), also at
+    default verbosity, and returned in RV(log)."
 """
 
 EXAMPLES = r"""
@@ -111,4 +112,10 @@ version:
   returned: when O(artifact=kernel)
   type: str
   sample: 6.12.117+deb13-cloud-amd64
+log:
+  description: The build's steps, as they were shown while it ran.
+  returned: always
+  type: list
+  elements: str
+  sample: ["payload: cached build v1-9a8eecb8f932c6c5"]
 """
