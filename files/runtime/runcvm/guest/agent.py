@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core import plan
 from runcvm import protocol
 from runcvm.events import signal_pipe
-from runcvm.guest import network, system
+from runcvm.guest import log, network, system
 from runcvm.guest.session import NOT_EXECUTABLE, Session
 from runcvm.relay import Credit, FrameChannel, Loop, Source, Writer, credit_when_written
 
@@ -144,14 +143,14 @@ class Agent:
         try:
             self.hot_plugged.add(plan.loads(plan.Network, payload, "a network added"))
         except plan.PlanError as error:
-            print(f"runcvm-init: {error}", file=sys.stderr, flush=True)
+            log(str(error))
 
     @staticmethod
     def set_cpus(payload: bytes) -> None:
         try:
             system.set_online_cpus(int(json.loads(payload)["online"]))
         except (OSError, ValueError, KeyError, TypeError) as error:
-            print(f"runcvm-init: cannot set the online vCPUs: {error!r}", file=sys.stderr, flush=True)
+            log(f"cannot set the online vCPUs: {error!r}")
 
     def refuse(self, number: int, message: str) -> None:
         self.port.send_json(protocol.ERROR, number, {"status": NOT_EXECUTABLE, "message": message})

@@ -18,7 +18,7 @@ import sys
 import time
 
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core import layout, plan
-from runcvm.guest import network, session, system
+from runcvm.guest import log, network, session, system
 from runcvm.guest.agent import Agent
 
 VIRTIO_PORTS = "/sys/class/virtio-ports"
@@ -26,11 +26,6 @@ CGROUP_ROOT = "/sys/fs/cgroup"
 CGROUP_FLAGS = system.MS_NOSUID | system.MS_NODEV | system.MS_NOEXEC
 # The cgroup the workload and its execs run in when --pids-limit sets how many processes they may have.
 WORKLOAD_CGROUP = "workload"
-
-
-def log(message: str) -> None:
-    with open("/dev/console", "w", encoding="utf-8", errors="replace") as console:
-        console.write(f"runcvm-init: {message}\n")
 
 
 def mount_system() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core.plan import Interface, Network, Route
+from runcvm.guest import log
 from runcvm.netlink import RTMGRP_LINK, Netlink, changes, events
 from runcvm.relay import Loop
 
@@ -132,7 +132,7 @@ class HotPlugged:
             try:
                 configure_added(added, links[interface.mac])
             except OSError as error:
-                print(f"runcvm-init: cannot configure {interface.name}: {error}", file=sys.stderr, flush=True)
+                log(f"cannot configure {interface.name}: {error}")
         if not self.waiting:
             self.loop.set_reader(self.events.fileno(), None)
             self.events.close()

@@ -19,7 +19,6 @@ import errno
 import os
 import select
 import socket
-import sys
 import time
 import typing as t
 
@@ -29,7 +28,7 @@ from qemu.qmp.legacy import QEMUMonitorProtocol
 
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core import layout, plan
 from runcvm import netlink
-from runcvm.launcher import network, qemu
+from runcvm.launcher import network, qemu, say
 
 # Docker sets a new interface up with a burst of requests (move, rename, addresses, up, routes);
 # the follower takes the interface once none has come for this long.
@@ -40,12 +39,7 @@ QMP_CONNECT_TIMEOUT = 60
 UNPLUG_TIMEOUT = 30
 LISTENED = (netlink.RTMGRP_LINK | netlink.RTMGRP_IPV4_IFADDR | netlink.RTMGRP_IPV4_ROUTE | netlink.RTMGRP_IPV6_IFADDR
             | netlink.RTMGRP_IPV6_ROUTE)
-IFF_UP = 0x1
 PR_SET_NAME = 15
-
-
-def say(message: str) -> None:
-    print(f"runcvm: {message}", file=sys.stderr, flush=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,7 +124,7 @@ class Follower:
             return False  # gone again
         info = link.get_attr("IFLA_LINKINFO")
         return (info is not None and info.get_attr("IFLA_INFO_KIND") == "veth"
-                and link.get_attr("IFLA_MASTER") is None and bool(link["flags"] & IFF_UP))
+                and link.get_attr("IFLA_MASTER") is None and bool(link["flags"] & netlink.IFF_UP))
 
     def attach(self, index: int) -> None:
         added = network.capture(self.ipr, only=index)

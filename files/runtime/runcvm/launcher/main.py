@@ -11,14 +11,13 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import termios
 import tty
 
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core import layout, plan
 from runcvm import protocol
 from runcvm.events import signal_pipe, stop_signal_pipe
-from runcvm.launcher import disks, dns, follower, network, privileges, qemu
+from runcvm.launcher import disks, dns, follower, network, privileges, qemu, say
 from runcvm.launcher.execs import ExecServer
 from runcvm.launcher.supervisor import ChildFailed, Children, describe
 from runcvm.launcher.timing import Timing
@@ -41,10 +40,6 @@ FAILED = 255
 
 class LaunchError(Exception):
     pass
-
-
-def say(message: str) -> None:
-    print(f"runcvm: {message}", file=sys.stderr, flush=True)
 
 
 class Launcher:
