@@ -108,6 +108,15 @@ options:
         filesystem, so it can set C(trusted.*) extended attributes (C(RUNCVM_SYS_ADMIN)).
     type: bool
     default: false
+  qemu_display:
+    description:
+      - Give the VM a screen (C(RUNCVM_QEMU_DISPLAY)). V(vnc) serves a VGA screen and keyboard
+        over VNC, without a password, on the container's port 5900; publish it on the host's
+        loopback, for example as C(127.0.0.1:5900:5900) in C(published_ports).
+      - The kernel's console shows there too, and an init system's login prompt on C(tty1).
+    type: str
+    choices: [none, vnc]
+    default: none
   bios_debug:
     description: Show the firmware's (SeaBIOS) debug output on stderr (C(RUNCVM_BIOS_DEBUG)).
     type: bool

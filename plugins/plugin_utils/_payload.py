@@ -35,7 +35,7 @@ from ansible_collections.runcvm.runcvm.plugins.module_utils._manifest import rea
 from ansible_collections.runcvm.runcvm.plugins.plugin_utils._pins import COLLECTION_ROOT, Pins, download_wheels
 
 # Bump when the builder changes what it puts in the payload, to invalidate cached builds.
-BUILDER_VERSION = 4
+BUILDER_VERSION = 5
 RUNTIME_DIR = COLLECTION_ROOT / "files" / "runtime"
 # The core the runtime shares with the modules: the only module_utils the payload holds.
 CORE_PACKAGE = "ansible_collections/runcvm/runcvm/plugins/module_utils/_core"
@@ -65,14 +65,17 @@ EXECUTABLES = {
     "bin/blkid": "usr/sbin/blkid",
     "bin/python3": f"usr/bin/{PYTHON}",
 }
-# QEMU's firmware for a q35 machine booted with -kernel, and the virtio-net option ROM.
+# QEMU's firmware for a q35 machine booted with -kernel, the virtio-net option ROM, and for
+# RUNCVM_QEMU_DISPLAY=vnc the standard VGA card's BIOS and the VNC server's keymap.
 QEMU_FIRMWARE = {
     "bios-256k.bin": "usr/share/seabios/bios-256k.bin",
+    "vgabios-stdvga.bin": "usr/share/seabios/vgabios-stdvga.bin",
     "linuxboot_dma.bin": "usr/share/qemu/linuxboot_dma.bin",
     "kvmvapic.bin": "usr/share/qemu/kvmvapic.bin",
     "pvh.bin": "usr/share/qemu/pvh.bin",
     "multiboot_dma.bin": "usr/share/qemu/multiboot_dma.bin",
     "efi-virtio.rom": "usr/share/qemu/efi-virtio.rom",
+    "keymaps/en-us": "usr/share/qemu/keymaps/en-us",
 }
 DATA_FILES = {"etc/mke2fs.conf": "etc/mke2fs.conf"}
 # Parts of the standard library RunCVM never uses: tests, GUI, packaging and REPL tooling.

@@ -1,11 +1,12 @@
 """An init system owns the VM: the factory's systemd-docker image (/sbin/init, a link to systemd,
 with a service enabled and Docker) runs as PID 1 of the VM itself, takes `docker exec`, answers on
-a published port, runs a container in its own dockerd, and powers the VM off on `docker stop`,
-ending as the systemd image does under runc. One VM serves every check."""
+a published port, runs a container in its own dockerd, shows its screen over VNC, and powers the
+VM off on `docker stop`, ending as the systemd image does under runc. One VM serves every check."""
 
 from __future__ import annotations
 
 import socket
+import struct
 import uuid
 
 import pytest
@@ -36,7 +37,8 @@ def booted(docker_daemon, runcvm, test_images):
     (the same without Docker, which a runc container could not run) under runc, both up."""
     docker = DockerResources(docker_daemon, owner=f"init-{uuid.uuid4().hex[:8]}")
     names = {}
-    for runtime, options, image in ((runcvm, ("-m", "2g", "-p", "127.0.0.1::8080"), "systemd-docker"),
+    vm_options = ("-m", "2g", "-p", "127.0.0.1::8080", "-e", "RUNCVM_QEMU_DISPLAY=vnc", "-p", "127.0.0.1::5900")
+    for runtime, options, image in ((runcvm, vm_options, "systemd-docker"),
                                     ("runc", RUNC_OPTIONS, "systemd")):
         names[runtime] = f"{docker.owner}-{runtime}"
         docker.cli("run", "-d", f"--runtime={runtime}", "--name", names[runtime], *options, test_images[image])
@@ -69,7 +71,7 @@ def test_systemds_tools_work_from_docker_exec(booted, runcvm):
 
 def test_a_service_enabled_in_the_image_answers_on_a_published_port(booted, runcvm):
     docker, names = booted
-    port = int(docker.cli("port", names[runcvm], "8080").stdout.decode().split(":")[-1])
+    port = published_port(docker, names[runcvm], 8080)
 
     def hello():
         try:
@@ -79,6 +81,61 @@ def test_a_service_enabled_in_the_image_answers_on_a_published_port(booted, runc
             return None
 
     assert wait_for(hello, 60, 1, "the socket-activated service to answer") == b"hello\n"
+
+
+def published_port(docker, name: str, port: int) -> int:
+    return int(docker.cli("port", name, str(port)).stdout.decode().split(":")[-1])
+
+
+def read_exactly(connection: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = connection.recv(size - len(data))
+        assert chunk, f"the VNC server closed the connection after {len(data)} of {size} bytes"
+        data += chunk
+    return data
+
+
+def vnc_screen(port: int) -> tuple[int, int, bytes]:
+    """(width, height, pixels) of the screen a VNC server on 127.0.0.1:`port` shows, read as a VNC
+    client does (RFB 3.8, no authentication, one full update in raw encoding)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as connection:
+        assert read_exactly(connection, 12) == b"RFB 003.008\n"
+        connection.sendall(b"RFB 003.008\n")
+        (count,) = read_exactly(connection, 1)
+        assert 1 in read_exactly(connection, count)  # security type None: no password
+        connection.sendall(b"\x01")
+        assert read_exactly(connection, 4) == b"\0\0\0\0"
+        connection.sendall(b"\x01")  # ClientInit: shared
+        # ServerInit: the size, a 16-byte pixel format (bits per pixel first), the name.
+        width, height, bits_per_pixel = struct.unpack(">HHB", read_exactly(connection, 5))
+        (name_length,) = struct.unpack(">I", read_exactly(connection, 19)[-4:])
+        read_exactly(connection, name_length)
+        connection.sendall(struct.pack(">BBHHHH", 3, 0, 0, 0, width, height))  # FramebufferUpdateRequest
+        pixels = b""
+        while len(pixels) < width * height * bits_per_pixel // 8:
+            kind, (rectangles,) = read_exactly(connection, 2)[0], struct.unpack(">H", read_exactly(connection, 2))
+            assert kind == 0, f"message type {kind} instead of a framebuffer update"
+            for _rectangle in range(rectangles):
+                _x, _y, rect_width, rect_height, encoding = struct.unpack(">HHHHi", read_exactly(connection, 12))
+                assert encoding == 0, f"encoding {encoding} instead of raw"
+                pixels += read_exactly(connection, rect_width * rect_height * bits_per_pixel // 8)
+        return width, height, pixels
+
+
+def test_the_vms_screen_shows_over_vnc_on_a_published_port(booted, runcvm):
+    """RUNCVM_QEMU_DISPLAY=vnc: a VNC client on the host sees the VM's text console, where the
+    workload writes."""
+    docker, names = booted
+    vm = names[runcvm]
+    port = published_port(docker, vm, 5900)
+    # Cleared, with no cursor: nothing on the screen.
+    docker.cli("exec", vm, "sh", "-c", "printf '\\033[?25l\\033[2J' > /dev/tty1")
+    width, height, pixels = vnc_screen(port)
+    assert (width, height) == (720, 400), "the VGA text mode's 80x25 characters of 9x16 pixels"
+    assert len(set(pixels)) == 1
+    docker.cli("exec", vm, "sh", "-c", "printf 'RunCVM %s\\n' $(seq 20) > /dev/tty1")
+    assert len(set(vnc_screen(port)[2])) > 1, "the text written to tty1 is not on the screen"
 
 
 def test_systemd_starts_docker_which_runs_a_container_in_the_vm(booted, runcvm, test_images):

@@ -22,7 +22,7 @@ netns.setns(sys.argv[1])
 from runcvm.launcher import network
 from runcvm.namespaces import namespace_id
 try:
-    network.hand_over(with_dns_proxy=False, host_namespace=namespace_id() if sys.argv[2] == "this" else sys.argv[2])
+    network.hand_over(with_launcher_address=False, host_namespace=namespace_id() if sys.argv[2] == "this" else sys.argv[2])
 except network.NetworkError as error:
     print(error)
     sys.exit(3)

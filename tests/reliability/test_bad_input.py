@@ -22,6 +22,7 @@ BEYOND_HUGE_PAGES_MIB = host_huge_pages_free_mib() + 64
      f"RUNCVM_HUGETLB=1 needs {BEYOND_HUGE_PAGES_MIB} MiB of free huge pages"),
     # Refused by the launcher once the container runs, before QEMU starts.
     (("-e", "RUNCVM_DISKS=/disks/new.img,/data,ext4"), "/disks/new.img does not exist; give a size to create it"),
+    (("--network=none", "-e", "RUNCVM_QEMU_DISPLAY=vnc"), "RUNCVM_QEMU_DISPLAY=vnc needs a network"),
 ])
 def test_bad_input_is_named_and_leaves_nothing_behind(docker_cli, runcvm, test_images, nothing_left_behind,
                                                       options, message):

@@ -60,6 +60,7 @@ VIRTIOFS_TAG = "runcvmfs"
 AGENT_PORT_NAME = "org.runcvm.agent"
 DISK_SERIAL_PREFIX = "runcvm-disk"
 VM_MAC_PREFIX = "52:54:00"
+VNC_PORT = 5900                         # RUNCVM_QEMU_DISPLAY=vnc: the VM's screen, on the container's IP
 
 # Trees a RUNCVM_DISKS file or mount point may not be in: RunCVM's own and the kernel's.
 RESERVED_TREES = (STATE_DIR, VM_ROOT, "/proc", "/sys", "/dev")

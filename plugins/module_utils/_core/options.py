@@ -32,6 +32,9 @@ VIRTIOFSD_CACHES = ("auto", "always", "never", "none")
 # Where RUNCVM_BREAK opens a shell in the container: before the network is handed to the VM,
 # after, and before QEMU starts (its command line shown).
 BREAK_STAGES = ("prenet", "postnet", "preqemu")
+# RUNCVM_QEMU_DISPLAY: none (no screen), or a VGA screen served over VNC on the container's
+# port layout.VNC_PORT. (The original's curses would draw over the console, the container's terminal.)
+QEMU_DISPLAYS = ("none", "vnc")
 # Init systems RunCVM hands PID 1 of the VM to; "auto" finds them by what the workload resolves to.
 INIT_SYSTEMS = ("systemd", "busybox")
 # How the VM's cgroup filesystems are mounted, by each of the original RunCVM's words: none (an
@@ -214,6 +217,8 @@ OPTIONS = (
     Option("hugetlb", Flag(), False, "back the VM's memory with the host's huge pages"),
     Option("sys_admin", Flag(), False,
            "give the container CAP_SYS_ADMIN and the VM's root CAP_SYS_ADMIN on its root filesystem (trusted.* xattrs)"),
+    Option("qemu_display", Choice(QEMU_DISPLAYS), "none",
+           "give the VM a screen: `vnc` serves it over VNC, without a password, on the container's port 5900"),
     Option("bios_debug", Flag(), False, "show the firmware's (SeaBIOS) debug output on stderr"),
     Option("break_at", Words(BREAK_STAGES), (), "open a shell in the container at these stages of the launch",
            variable_name="BREAK"),

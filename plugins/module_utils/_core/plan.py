@@ -23,7 +23,7 @@ import typing as t
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core import options as runcvm_options
 
 # Raise with any change of the fields below: a reader refuses a value of another version.
-VERSION = 2
+VERSION = 3
 
 
 class PlanError(Exception):
@@ -116,8 +116,10 @@ class Route:
 class Network:
     interfaces: tuple[Interface, ...]
     routes: tuple[Route, ...]
-    dns_proxy: str | None = None            # where the VM sends DNS queries, if proxied
-    dns_proxy_interface: str | None = None  # the interface that reaches it
+    # The launcher's own address on a bridge, which the VM reaches: its DNS proxy and QEMU's VNC
+    # display listen there, when the container needs either.
+    launcher_address: str | None = None
+    launcher_interface: str | None = None  # the interface that reaches it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,6 +141,7 @@ class GuestConfig:
     pids_limit: int | None = None  # how many processes the workload and its execs may have
     init_system: str | None = None  # the workload becomes PID 1 of the VM (options.INIT_SYSTEMS)
     cgroupfs: str = "hybrid"        # how the guest mounts cgroups: a value of options.CGROUPFS_MODES
+    display: str = "none"           # options.QEMU_DISPLAYS: vnc, the guest relays layout.VNC_PORT to QEMU
 
 
 T = t.TypeVar("T")

@@ -140,7 +140,7 @@ def test_options_are_parsed_once_into_the_plan(tmp_path, kernels):
     ("RUNCVM_KERNEL=../x", "RUNCVM_KERNEL=../x is invalid"),
     ("RUNCVM_ACCEL=fast", "RUNCVM_ACCEL=fast is not one of auto, kvm, tcg"),
     ("RUNCVM_DISKS=/disks/a,/a,ext4,1Gb", "RUNCVM_DISKS entry ./disks/a,/a,ext4,1Gb.: size .1Gb. is not a size"),
-    ("RUNCVM_QEMU_DISPLAY=vnc", "RUNCVM_QEMU_DISPLAY is not a RunCVM option"),
+    ("RUNCVM_QEMU_DISPLAY=curses", "RUNCVM_QEMU_DISPLAY=curses is not one of none, vnc"),
     ("RUNCVM_HANDOFF={}", "RUNCVM_HANDOFF is not a RunCVM option"),
 ])
 def test_bad_options_fail_the_create(env, message, tmp_path, kernels):

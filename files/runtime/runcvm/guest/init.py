@@ -18,7 +18,7 @@ import sys
 import time
 
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core import layout, plan
-from runcvm.guest import log, network, session, system
+from runcvm.guest import display, log, network, session, system
 from runcvm.guest.agent import Agent
 
 VIRTIO_PORTS = "/sys/class/virtio-ports"
@@ -162,6 +162,8 @@ def main() -> int:
         with open(layout.GUEST_CONFIG_FILE, encoding="utf-8") as handle:
             config = plan.loads(plan.GuestConfig, handle.read(), layout.GUEST_CONFIG_FILE)
         cgroup = apply_config(config)
+        if config.display == "vnc":
+            display.start_relay(config.network.launcher_address)
         port = os.open(agent_port(), os.O_RDWR | os.O_CLOEXEC)
         timing["setup_seconds"] = round(time.monotonic() - started, 3)
         disks = tuple(disk.dst for disk in config.disks)

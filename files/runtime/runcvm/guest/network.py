@@ -69,8 +69,8 @@ def configure(network: Network) -> None:
         configure_ipv6(network)
         for interface in network.interfaces:
             _bring_up(netlink, interface)
-        if network.dns_proxy:
-            netlink.add_route(f"{network.dns_proxy}/32", None, network.dns_proxy_interface)
+        if network.launcher_address:
+            netlink.add_route(f"{network.launcher_address}/32", None, network.launcher_interface)
         _add_routes(netlink, network.routes)
 
 

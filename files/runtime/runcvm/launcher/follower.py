@@ -135,7 +135,7 @@ class Follower:
                 "(disconnect a network first)")
             return
         try:
-            network.transplant(self.ipr, added, with_dns_proxy=False)
+            network.transplant(self.ipr, added, with_launcher_address=False)
             monitor = self._monitor()
             monitor.cmd("netdev_add", **qemu.tap_netdev(interface.name, interface.tap))
             monitor.cmd("device_add", **qemu.nic_device(interface.name, interface.mac, port))

@@ -50,6 +50,7 @@ class Launcher:
         self.timing = Timing(vm_plan.rewrite_seconds)
         self.saved_tty: list | None = None
         self.started = False
+        self.proxied_dns = False  # whether the VM's DNS queries go through the launcher's proxy
         # Set once QEMU is up: the channel to the guest, the workload's streams, the exec sessions.
         self.vm: FrameChannel | None = None
         self.streams: LocalStreams | None = None
@@ -85,25 +86,33 @@ class Launcher:
 
     def _network(self) -> plan.Network:
         resolv_conf = _read(f"{layout.VM_ROOT}/etc/resolv.conf")
+        self.proxied_dns = dns.needs_proxy(resolv_conf)
         try:
-            net = network.hand_over(with_dns_proxy=dns.needs_proxy(resolv_conf),
+            net = network.hand_over(with_launcher_address=self.proxied_dns or self._display(),
                                     host_namespace=self.plan.host_network_namespace)
         except (network.NetworkError, OSError) as error:
             raise LaunchError(f"cannot hand the container's network to the VM: {error}") from error
+        if self._display() and not net.launcher_address:
+            raise LaunchError(f"RUNCVM_QEMU_DISPLAY={self.options.qemu_display} needs a network: the VM's screen is "
+                              "reached on the container's IP; drop --network=none")
         # Forked now: before CAP_NET_ADMIN is dropped (it keeps it), and before any thread starts.
         self.follower, self.follower_reports = follower.start(net)
-        if net.dns_proxy:
-            dns.DnsProxy(net.dns_proxy, dns.loopback_nameserver(resolv_conf)).start()
+        if self.proxied_dns:
+            dns.DnsProxy(net.launcher_address, dns.loopback_nameserver(resolv_conf)).start()
             # Into the VM's own tmpfs: its /etc/resolv.conf, writable by the workload as under runc.
             with open(layout.VM_ROOT + layout.GUEST_RESOLV_CONF, "w", encoding="utf-8") as handle:
-                handle.write(dns.for_vm(resolv_conf, net.dns_proxy))
+                handle.write(dns.for_vm(resolv_conf, net.launcher_address))
         return net
+
+    def _display(self) -> bool:
+        return self.options.qemu_display != "none"
 
     def _write_guest_config(self, net: plan.Network, attached: list[disks.AttachedDisk]) -> None:
         config = plan.GuestConfig(network=net, hostname=socket.gethostname(), tmpfs=self.plan.tmpfs,
-                                  resolv_conf=layout.GUEST_RESOLV_CONF if net.dns_proxy else None,
+                                  resolv_conf=layout.GUEST_RESOLV_CONF if self.proxied_dns else None,
                                   disks=tuple(disk.guest for disk in attached), pids_limit=self.plan.pids_limit,
-                                  init_system=self.plan.init_system, cgroupfs=self.plan.cgroupfs)
+                                  init_system=self.plan.init_system, cgroupfs=self.plan.cgroupfs,
+                                  display=self.options.qemu_display)
         with open(layout.GUEST_CONFIG_FILE, "w", encoding="utf-8") as handle:
             handle.write(plan.dumps(config))
 
@@ -120,7 +129,8 @@ class Launcher:
             console=self._console(),
             kernel_append=self.options.kernel_append, kernel_debug=self.options.kernel_debug,
             disks=tuple((disk.path, disk.guest.serial) for disk in attached), init_system=self.plan.init_system,
-            hugetlb=self.options.hugetlb, bios_debug=self.options.bios_debug)
+            hugetlb=self.options.hugetlb, bios_debug=self.options.bios_debug,
+            vnc_address=net.launcher_address if self._display() else None)
         command = qemu.command(vm)
         self._break_at("preqemu", " ".join(command))
         self.timing.mark("qemu")

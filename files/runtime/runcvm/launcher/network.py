@@ -28,11 +28,12 @@ RT_SCOPE_LINK = 253
 RT_SCOPE_UNIVERSE = 0
 RTPROT_KERNEL = 2
 FAMILIES = {socket.AF_INET: DEFAULT_ROUTE, socket.AF_INET6: DEFAULT_ROUTE_6}
-# The address the VM sends DNS queries to when the container's resolver is on its loopback
-# (Docker's embedded DNS at 127.0.0.11): the launcher answers there, on the bridge, and forwards.
-# It is link-local from the block RFC 3927 keeps out of automatic use (169.254.0.0/24), so it is
-# neither a peer's address nor the clouds' metadata service (169.254.169.254), which the VM reaches.
-DNS_PROXY_ADDRESS = "169.254.0.53"
+# The launcher's address on the bridge, for what the VM must reach in the container: the DNS
+# proxy, when the container's resolver is on its loopback (Docker's embedded DNS at 127.0.0.11),
+# and QEMU's VNC display (RUNCVM_QEMU_DISPLAY=vnc), which the guest relays its port to. It is
+# link-local from the block RFC 3927 keeps out of automatic use (169.254.0.0/24), so it is neither
+# a peer's address nor the clouds' metadata service (169.254.169.254), which the VM reaches.
+LAUNCHER_ADDRESS = "169.254.0.53"
 
 
 class NetworkError(Exception):
@@ -69,9 +70,9 @@ def capture(ipr: IPRoute, only: int | None = None) -> Network:
     return Network(tuple(interfaces), tuple(routes))
 
 
-def transplant(ipr: IPRoute, network: Network, with_dns_proxy: bool) -> Network:
+def transplant(ipr: IPRoute, network: Network, with_launcher_address: bool) -> Network:
     """Move every interface's addresses to the VM side: bridge + tap per interface. With
-    `with_dns_proxy`, the DNS proxy's address goes on the bridge of the interface with the default
+    `with_launcher_address`, LAUNCHER_ADDRESS goes on the bridge of the interface with the default
     route (or the first), and the returned Network says which."""
     for interface in network.interfaces:
         (index,) = ipr.link_lookup(ifname=interface.name) or [None]
@@ -91,18 +92,18 @@ def transplant(ipr: IPRoute, network: Network, with_dns_proxy: bool) -> Network:
             ipr.link("set", index=port, master=bridge, mtu=interface.mtu, state="up")
         ipr.link("set", index=bridge, state="up")
     gateway = next((route.interface for route in network.routes if route.destination == DEFAULT_ROUTE), None)
-    proxied = next((i for i in network.interfaces if i.name == gateway), None) or \
+    reached = next((i for i in network.interfaces if i.name == gateway), None) or \
         (network.interfaces[0] if network.interfaces else None)
-    if not with_dns_proxy or proxied is None:
+    if not with_launcher_address or reached is None:
         return network
-    (bridge,) = ipr.link_lookup(ifname=proxied.bridge)
-    ipr.addr("add", index=bridge, address=DNS_PROXY_ADDRESS, prefixlen=32)
-    # Answers to the VM (it asks over IPv4) leave through the bridge: the container has no other
-    # route to it now.
-    for address in map(ipaddress.ip_interface, proxied.addresses):
+    (bridge,) = ipr.link_lookup(ifname=reached.bridge)
+    ipr.addr("add", index=bridge, address=LAUNCHER_ADDRESS, prefixlen=32)
+    # Answers to the VM (it connects over IPv4) leave through the bridge: the container has no
+    # other route to it now.
+    for address in map(ipaddress.ip_interface, reached.addresses):
         if address.version == 4:
             ipr.route("add", dst=str(address.ip), dst_len=32, oif=bridge, scope=RT_SCOPE_LINK)
-    return dataclasses.replace(network, dns_proxy=DNS_PROXY_ADDRESS, dns_proxy_interface=proxied.name)
+    return dataclasses.replace(network, launcher_address=LAUNCHER_ADDRESS, launcher_interface=reached.name)
 
 
 def release(ipr: IPRoute, interface: Interface) -> None:
@@ -130,9 +131,9 @@ def check_own_namespace(host_namespace: str | None) -> None:
                            "untouched: RunCVM needs a network namespace of the container's own")
 
 
-def hand_over(with_dns_proxy: bool, host_namespace: str | None) -> Network:
+def hand_over(with_launcher_address: bool, host_namespace: str | None) -> Network:
     """Capture the container's network and move it to the VM's side; say what the VM must set.
     `host_namespace` (from namespace_id) is the one namespace never to touch."""
     check_own_namespace(host_namespace)
     with IPRoute() as ipr:
-        return transplant(ipr, capture(ipr), with_dns_proxy)
+        return transplant(ipr, capture(ipr), with_launcher_address)

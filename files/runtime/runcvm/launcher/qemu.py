@@ -15,6 +15,8 @@ SANDBOX = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=de
 # disconnect`; q35's root bus takes no hot-plug), and this many more ports wait empty for the
 # networks `docker network connect` adds while the VM runs.
 SPARE_NIC_PORTS = 4
+# QEMU's -vnc takes a display number: the port less this.
+VNC_BASE_PORT = 5900
 
 
 def nic_port(index: int) -> str:
@@ -57,6 +59,7 @@ class Vm:
     init_system: str | None = None
     hugetlb: bool = False
     bios_debug: bool = False
+    vnc_address: str | None = None  # where QEMU serves the VM's screen over VNC, if it has one
 
 
 # What an init system is told on the kernel's command line. systemd: no login prompt on the
@@ -67,10 +70,13 @@ INIT_SYSTEM_ARGUMENTS = {"systemd": "systemd.getty_auto=0"}
 
 def kernel_command_line(vm: Vm) -> str:
     verbosity = "loglevel=7" if vm.kernel_debug else "quiet loglevel=0"
+    # With a screen, the kernel's console shows there too; the last console= stays the serial
+    # line, the one /dev/console is.
+    screen = "console=tty0" if vm.vnc_address else None
     # apparmor=0: Debian's kernels enable AppArmor, and then dockerd in the VM refuses to run
     # containers unless the image has apparmor_parser; an image's own profiles are not the VM's
     # boundary. RUNCVM_KERNEL_APPEND=apparmor=1 turns it back on (the last one counts).
-    parts = ["console=ttyS0", vm.root_arguments, "rw", f"init={layout.GUEST_INIT}", "panic=-1", "apparmor=0", verbosity,
+    parts = [screen, "console=ttyS0", vm.root_arguments, "rw", f"init={layout.GUEST_INIT}", "panic=-1", "apparmor=0", verbosity,
              INIT_SYSTEM_ARGUMENTS.get(vm.init_system or ""), vm.kernel_append]
     return " ".join(part for part in parts if part)
 
@@ -109,6 +115,11 @@ def command(vm: Vm) -> list[str]:
     for index, (path, serial) in enumerate(vm.disks):
         args += ["-drive", f"file={path},format=raw,if=none,id=disk{index},discard=unmap",
                  "-device", f"virtio-blk-pci,drive=disk{index},serial={serial}"]
+    if vm.vnc_address:
+        # A standard VGA card (the guest's text console needs no driver) and QEMU's PS/2 keyboard,
+        # served on the launcher's address on the bridge; the guest relays its port there.
+        display = layout.VNC_PORT - VNC_BASE_PORT
+        args += ["-device", "VGA", "-vnc", f"{vm.vnc_address}:{display},password=off"]
     if vm.bios_debug:  # SeaBIOS writes its debug output to QEMU's debug console port
         args += ["-chardev", "file,id=firmware,path=/proc/self/fd/2", "-device", "isa-debugcon,iobase=0x402,chardev=firmware"]
     args += ["-kernel", vm.kernel, "-initrd", vm.initrd, "-append", kernel_command_line(vm)]

@@ -21,7 +21,7 @@ NETWORK = Network(
                           tap="tap-eth0", bridge="br-eth0"),),
     routes=(Route("0.0.0.0/0", "172.30.0.1", "eth0"), Route("::/0", "fd00:30::1", "eth0"),
             Route("10.9.0.0/16", None, "eth0")),
-    dns_proxy="169.254.0.53", dns_proxy_interface="eth0")
+    launcher_address="169.254.0.53", launcher_interface="eth0")
 
 
 @pytest.fixture

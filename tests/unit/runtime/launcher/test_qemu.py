@@ -68,5 +68,15 @@ def test_the_originals_debugging_and_memory_options_reach_qemu_and_virtiofsd():
     assert "hugetlb" not in " ".join(qemu.command(vm()))
     assert "isa-debugcon,iobase=0x402,chardev=firmware" in " ".join(qemu.command(vm(bios_debug=True)))
     assert "isa-debugcon" not in " ".join(qemu.command(vm()))
+
+
+def test_a_screen_served_over_vnc_on_the_launchers_address_with_the_console_on_it_too():
+    with_screen = qemu.command(vm(vnc_address="169.254.0.53"))
+    assert with_screen[with_screen.index("-vnc") + 1] == "169.254.0.53:0,password=off"
+    assert with_screen[with_screen.index("VGA") - 1] == "-device"
+    # /dev/console stays the serial line: the last console= counts.
+    assert with_screen[-1].startswith("console=tty0 console=ttyS0 ")
+    assert "-vnc" not in qemu.command(vm()) and "VGA" not in qemu.command(vm())
+    assert "tty0" not in qemu.command(vm())[-1]
     assert qemu.virtiofsd_command("auto", sys_admin=True)[-1] == "--modcaps=+sys_admin"
     assert "--modcaps=+sys_admin" not in qemu.virtiofsd_command("auto")

@@ -13,7 +13,7 @@ GUEST = plan.GuestConfig(
     network=plan.Network(interfaces=(plan.Interface("eth0", "52:54:00:11:00:02", 1500, ("172.17.0.2/16",), "tap-eth0",
                                                     "br-eth0"),),
                          routes=(plan.Route(plan.DEFAULT_ROUTE, "172.17.0.1", "eth0"),),
-                         dns_proxy="169.254.0.53", dns_proxy_interface="eth0"),
+                         launcher_address="169.254.0.53", launcher_interface="eth0"),
     hostname="vm", tmpfs=(plan.Tmpfs("/scratch", ("size=64m",)),), resolv_conf=None,
     disks=(plan.GuestDisk("runcvm-disk0", "/data", "ext4"),), pids_limit=64)
 WORKLOAD = plan.Process(args=("sh", "-c", "exit 3"), env=("PATH=/bin",), cwd="/", user=plan.User(1000, 1000, (27,)))
