@@ -7,7 +7,7 @@ import concurrent.futures
 import subprocess
 
 from harness import leftovers
-from harness.console import vm_console
+from harness.console import process_states, vm_console
 from harness.resources import TEST_LABEL
 from harness.waiting import wait_for
 
@@ -17,6 +17,8 @@ ROUNDS, PER_ROUND = 5, 4
 BOOT_BOUND = 600
 # One `docker run --rm IMAGE true` among PER_ROUND at once on two cores.
 RUN_BOUND = 300
+# On the console (not stderr): a run that does not end shows how far its VM's boot got.
+KERNEL_MESSAGES = "loglevel=7"
 # dockerd's resident memory moves with its caches; growth past this over the rounds is a leak.
 DOCKERD_GROWTH_KIB = 32 * 1024
 # Ends on SIGTERM, and waits without polling: eight VMs under TCG share two cores.
@@ -39,18 +41,19 @@ def test_vms_started_together_all_come_up_and_stop(docker_cli, runcvm, test_imag
     docker_cli.cli("rm", *names)
 
 
-def consoles_of_running(docker_cli) -> str:
-    """For a failure: the end of the VM's console of each of the test's containers still running."""
+def what_the_running_vms_show(docker_cli) -> str:
+    """For a failure: of each of the test's containers still running, the end of its VM's
+    console (the kernel's messages included) and what its processes' threads are doing."""
     ids = docker_cli.cli("ps", "--quiet", "--filter", f"label={TEST_LABEL}={docker_cli.owner}", check=False).stdout
-    return "\n".join(f"{container}:\n{vm_console(docker_cli, container, 40, timeout=60)}"
-                     for container in ids.decode().split())
+    return "\n".join(f"{container}:\n{vm_console(docker_cli, container, 60, timeout=60)}\n"
+                     f"{process_states(docker_cli, container)}" for container in ids.decode().split())
 
 
 def test_rounds_of_run_and_remove_leave_nothing_and_no_growth(docker_cli, runcvm, test_images, nothing_left_behind):
     def one_run(_number: int) -> tuple[int, str]:
         try:
-            run = docker_cli.cli("run", "--rm", f"--runtime={runcvm}", test_images[DEBIAN], "true", check=False,
-                                 timeout=RUN_BOUND)
+            run = docker_cli.cli("run", "--rm", f"--runtime={runcvm}", "-e", f"RUNCVM_KERNEL_APPEND={KERNEL_MESSAGES}",
+                                 test_images[DEBIAN], "true", check=False, timeout=RUN_BOUND)
         except subprocess.TimeoutExpired as timeout:
             return -1, f"no end after {RUN_BOUND} s; stderr: {timeout.stderr!r}"
         return run.returncode, run.stderr.decode(errors="replace") if run.returncode else ""
@@ -61,7 +64,7 @@ def test_rounds_of_run_and_remove_leave_nothing_and_no_growth(docker_cli, runcvm
         with concurrent.futures.ThreadPoolExecutor(PER_ROUND) as pool:
             runs = list(pool.map(one_run, range(PER_ROUND)))
         if any(status == -1 for status, _words in runs):
-            runs.append((-1, consoles_of_running(docker_cli)))
+            runs.append((-1, what_the_running_vms_show(docker_cli)))
         return runs
 
     assert round_of_runs() == [(0, "")] * PER_ROUND  # the first round warms dockerd's caches
