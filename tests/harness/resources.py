@@ -41,6 +41,10 @@ class DockerResources:
                                  f"{completed.stderr.decode(errors='replace')}")
         return completed
 
+    def published_port(self, name: str, port: str) -> int:
+        """The host port that container `name`'s `port` (such as 80/tcp) is published on."""
+        return int(self.cli("port", name, port).stdout.decode().split(":")[-1])
+
     def processes(self, name: str) -> dict[str, int]:
         """The host PIDs of container `name`'s processes, by process name (comm: the launcher's
         network follower is a fork of the launcher, with the same command line)."""

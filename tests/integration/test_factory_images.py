@@ -39,7 +39,7 @@ def test_busybox_image_is_only_a_static_busybox(docker_cli, test_images):
 def test_nginx_answers_http_through_a_published_port(docker_cli, test_images):
     name = docker_cli.owner + "-nginx"
     docker_cli.cli("run", "-d", RUNC, "--name", name, "-p", "127.0.0.1::80", test_images["nginx"])
-    port = docker_cli.cli("port", name, "80/tcp").stdout.decode().split(":")[-1].strip()
+    port = docker_cli.published_port(name, "80/tcp")
 
     def fetch():
         try:

@@ -71,7 +71,7 @@ def test_systemds_tools_work_from_docker_exec(booted, runcvm):
 
 def test_a_service_enabled_in_the_image_answers_on_a_published_port(booted, runcvm):
     docker, names = booted
-    port = published_port(docker, names[runcvm], 8080)
+    port = docker.published_port(names[runcvm], "8080/tcp")
 
     def hello():
         try:
@@ -81,10 +81,6 @@ def test_a_service_enabled_in_the_image_answers_on_a_published_port(booted, runc
             return None
 
     assert wait_for(hello, 60, 1, "the socket-activated service to answer") == b"hello\n"
-
-
-def published_port(docker, name: str, port: int) -> int:
-    return int(docker.cli("port", name, str(port)).stdout.decode().split(":")[-1])
 
 
 def read_exactly(connection: socket.socket, size: int) -> bytes:
@@ -128,7 +124,7 @@ def test_the_vms_screen_shows_over_vnc_on_a_published_port(booted, runcvm):
     workload writes."""
     docker, names = booted
     vm = names[runcvm]
-    port = published_port(docker, vm, 5900)
+    port = docker.published_port(vm, "5900/tcp")
     # Cleared, with no cursor: nothing on the screen.
     docker.cli("exec", vm, "sh", "-c", "printf '\\033[?25l\\033[2J' > /dev/tty1")
     width, height, pixels = vnc_screen(port)

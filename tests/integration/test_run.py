@@ -210,7 +210,7 @@ def test_custom_mtu_and_two_networks(docker_cli, runcvm, test_images):
 def test_published_tcp_port_serves_nginx(docker_cli, runcvm, test_images):
     name = docker_cli.owner + "-nginx"
     docker_cli.cli("run", "-d", "--runtime", runcvm, "--name", name, "-p", "127.0.0.1::80", test_images["nginx"])
-    port = docker_cli.cli("port", name, "80/tcp").stdout.decode().split(":")[-1].strip()
+    port = docker_cli.published_port(name, "80/tcp")
 
     def fetch():
         try:
@@ -228,7 +228,7 @@ def test_published_udp_port(docker_cli, runcvm, test_images):
             "print('ready', flush=True); data, peer = s.recvfrom(100); s.sendto(data.upper(), peer)")
     docker_cli.cli("run", "-d", "--runtime", runcvm, "--name", name, "-p", "127.0.0.1::5353/udp",
                    test_images["python3"], "python3", "-c", echo)
-    port = int(docker_cli.cli("port", name, "5353/udp").stdout.decode().split(":")[-1])
+    port = docker_cli.published_port(name, "5353/udp")
     wait_for(lambda: b"ready" in docker_cli.cli("logs", name).stdout, 120, 1, "the UDP server in the VM")
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
         client.settimeout(2)
