@@ -46,9 +46,12 @@ def test_documentation_renders(installed_collection, kind, name):
 
 
 def test_antsibull_docs_lint_finds_nothing(installed_collection):
+    """References to this collection and to ansible.builtin are checked against their docs.
+    Checking the others' too (`all`) loads the docs of every collection the ansible package
+    brings: three minutes."""
     collection = installed_collection / "ansible_collections" / "runcvm" / "runcvm"
     linted = tool(installed_collection, "antsibull-docs", "lint-collection-docs", "--plugin-docs",
-                  "--validate-collection-refs=all", str(collection))
+                  "--validate-collection-refs=dependent", str(collection))
     assert linted.returncode == 0 and not linted.stdout.strip(), linted.stdout + linted.stderr
 
 
