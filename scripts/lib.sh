@@ -7,8 +7,9 @@ CACHE="$ROOT/.cache"
 DOCKERD_LOG=/var/log/runcvm-dockerd.log
 # Debian packages the host needs: Docker itself, debootstrap for the image factory, venv for
 # the pinned Python tools, git because ansible-test reads the file list from it, and patchelf
-# and kmod (depmod) to build the payload and the guest kernels.
-HOST_PACKAGES=(docker.io debootstrap python3-venv git ca-certificates patchelf kmod)
+# and kmod (depmod) to build the payload and the guest kernels, zstd and lz4 to store the
+# kernels uncompressed.
+HOST_PACKAGES=(docker.io debootstrap python3-venv git ca-certificates patchelf kmod zstd lz4)
 
 step() { printf '==> %s\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

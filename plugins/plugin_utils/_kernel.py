@@ -3,7 +3,10 @@
 #
 # Note that this plugin util is **PRIVATE** to the collection.
 """Builds a guest kernel: a pinned Debian kernel package, laid out as
-kernels/debian/<version>/{vmlinuz,initrd,config,modules/<version>} with RunCVM's own initramfs."""
+kernels/debian/<version>/{vmlinuz,vmlinux,initrd,config,modules/<version>} with RunCVM's own
+initramfs. vmlinux, the kernel uncompressed, is there when the kernel has a PVH entry point and
+this machine can decompress it: QEMU then enters the kernel in 64-bit mode at once, with no
+firmware setup code and no decompression in the guest (under TCG, 1.8 s of each boot)."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import hashlib
 import lzma
 import pathlib
 import shutil
+import struct
 import subprocess
 import tempfile
 import typing as t
@@ -25,7 +29,7 @@ from ansible_collections.runcvm.runcvm.plugins.plugin_utils._kmod import ModuleE
 from ansible_collections.runcvm.runcvm.plugins.module_utils._manifest import read_manifest, write_manifest
 from ansible_collections.runcvm.runcvm.plugins.plugin_utils._pins import COLLECTION_ROOT, Pins
 
-BUILDER_VERSION = 2
+BUILDER_VERSION = 3
 DISTRIBUTION = "debian"
 INIT_SCRIPT = COLLECTION_ROOT / "files" / "initramfs" / "init"
 # What the initramfs loads: enough to mount a virtiofs root read-write, plus the devices RunCVM
@@ -113,6 +117,7 @@ def _build(pins: Pins, key: str, cache_dir: pathlib.Path, scratch: pathlib.Path,
     boot = staged / "boot"
     shutil.copyfile(boot / f"vmlinuz-{version}", partial / "vmlinuz")
     shutil.copyfile(boot / f"config-{version}", partial / "config")
+    _write_uncompressed(partial, log)
     shutil.copytree(modules_root / version, partial / "modules" / version, symlinks=True)
     # The kernel's build and source links point into headers packages that are not installed.
     for link in ("build", "source"):
@@ -155,6 +160,53 @@ def _module_index(modules: pathlib.Path) -> ModuleIndex:
         return path.read_text() if path.exists() else ""
 
     return ModuleIndex.parse(text("modules.dep"), text("modules.softdep"), text("modules.builtin"))
+
+
+# The compressed kernel's first bytes, and how to decompress it: Python's own modules, or a
+# command of this machine's (Debian's zstd and lz4 packages).
+KERNEL_COMPRESSIONS: tuple[tuple[bytes, str, t.Callable[[bytes], bytes] | tuple[str, ...]], ...] = (
+    (b"\x1f\x8b", "gzip", gzip.decompress),
+    (b"\xfd7zXZ\x00", "xz", lzma.decompress),
+    (b"\x28\xb5\x2f\xfd", "zstd", ("zstd", "-d", "-c", "-q")),
+    (b"\x02\x21\x4c\x18", "lz4", ("lz4", "-d", "-c", "-q")),
+)
+ELF_MAGIC = b"\x7fELF"
+
+
+def _write_uncompressed(tree: pathlib.Path, log: t.Callable[[str], None]) -> None:
+    """tree/vmlinux from tree/vmlinuz, when the kernel can boot through PVH and this machine can
+    decompress it; otherwise the VM boots vmlinuz, and the log says why."""
+    if "CONFIG_PVH=y" not in (tree / "config").read_text().splitlines():
+        log("kernel: no PVH entry point (CONFIG_PVH): VMs boot the compressed kernel")
+        return
+    bzimage = (tree / "vmlinuz").read_bytes()
+    # The boot protocol's setup header: the compressed kernel follows the setup sectors, and
+    # ends with its uncompressed size.
+    setup_sectors = bzimage[0x1F1] or 4
+    payload_offset, payload_length = struct.unpack_from("<II", bzimage, 0x248)
+    start = (setup_sectors + 1) * 512 + payload_offset
+    payload = bzimage[start:start + payload_length]
+    compressed, size = payload[:-4], struct.unpack("<I", payload[-4:])[0]
+    for magic, name, decompressor in KERNEL_COMPRESSIONS:
+        if compressed.startswith(magic):
+            break
+    else:
+        log(f"kernel: compressed in a way this builder does not know ({compressed[:4].hex()}): VMs boot vmlinuz")
+        return
+    if callable(decompressor):
+        kernel = decompressor(compressed)
+    elif shutil.which(decompressor[0]):
+        completed = subprocess.run(decompressor, input=compressed, capture_output=True, check=False)
+        if completed.returncode != 0:
+            raise KernelError(f"{' '.join(decompressor)} failed on the kernel: {completed.stderr.decode().strip()}")
+        kernel = completed.stdout
+    else:
+        log(f"kernel: {decompressor[0]} is not installed (apt-get install {decompressor[0]}): VMs boot the "
+            f"{name}-compressed vmlinuz, 1-2 s slower under TCG")
+        return
+    if not kernel.startswith(ELF_MAGIC) or len(kernel) != size:
+        raise KernelError(f"the kernel decompressed to {len(kernel)} bytes that are not the {size}-byte ELF expected")
+    (tree / "vmlinux").write_bytes(kernel)
 
 
 def _decompress(path: pathlib.Path) -> bytes:

@@ -296,6 +296,8 @@ def kernel(spec: dict, context: Context, fields: dict) -> None:
                                context.kernels_dir)
     except KernelSelectionError as error:
         raise SpecError(str(error)) from error
+    if fields["options"].qemu_display != "none":
+        choice = choice.booted_by_firmware()
     fields["kernel"] = plan.Kernel(kernel=choice.kernel, initrd=choice.initrd, root_arguments=choice.root_arguments,
                                    source=choice.source, version=choice.version, note=choice.note)
     if choice.modules:

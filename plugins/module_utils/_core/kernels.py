@@ -25,6 +25,9 @@ from ansible_collections.runcvm.runcvm.plugins.module_utils._core.layout import 
 DEFAULT_DISTRIBUTION = "debian"
 LATEST = "latest"
 REQUEST_PATTERN = re.compile(r"^[a-z]+(/[^/]+)?$")
+# An installed kernel's files: the kernel as its package has it, and uncompressed where the
+# builder could make it so (plugins/plugin_utils/_kernel.py).
+COMPRESSED, UNCOMPRESSED = "vmlinuz", "vmlinux"
 
 _DEBIAN_ROOT = f"rootfstype=virtiofs root={VIRTIOFS_TAG} noresume net.ifnames=1"
 # Kernel command-line arguments that make each distribution's initramfs mount the virtiofs root.
@@ -58,6 +61,15 @@ class KernelChoice:
     initrd: str
     root_arguments: str
     note: str | None = None   # why this kernel, when it is not the obvious one
+
+    def booted_by_firmware(self) -> KernelChoice:
+        """The compressed kernel in place of the uncompressed one: QEMU boots it through the
+        firmware, which sets up the VGA text mode a screen needs; entered through PVH, the kernel
+        finds none, and the screen keeps showing the firmware's."""
+        directory, name = self.kernel.rsplit("/", 1)
+        if self.source == "installed" and name == UNCOMPRESSED:
+            return dataclasses.replace(self, kernel=f"{directory}/{COMPRESSED}")
+        return self
 
     @property
     def modules(self) -> str | None:
@@ -102,7 +114,7 @@ def installed_kernels(kernels_dir: str = KERNELS_DIR) -> dict[str, dict[str, str
         for name in names:
             real = os.path.realpath(os.path.join(root, distribution, name))
             inside = os.path.commonpath([root, real]) == root
-            if inside and os.path.isfile(os.path.join(real, "vmlinuz")):
+            if inside and os.path.isfile(os.path.join(real, COMPRESSED)):
                 versions[name] = os.path.basename(real)
         if versions:
             found[distribution] = versions
@@ -115,21 +127,21 @@ def select_kernel(requested: str | None, os_release: str | None, image_has: t.Ca
     installed kernels (as installed_kernels() returns them)."""
     if requested:
         distribution, version = _parse_request(requested, installed, kernels_dir)
-        return _installed(distribution, version)
+        return _installed(distribution, version, kernels_dir)
 
     image_id = os_release_id(os_release) or DEFAULT_DISTRIBUTION
     in_image = IN_IMAGE_KERNELS.get(image_id)
     if in_image and all(image_has(path) for path in in_image):
         return KernelChoice("image", image_id, None, in_image[0], in_image[1], ROOT_ARGUMENTS[image_id])
     if image_id in installed:
-        return _installed(image_id, _latest(image_id, installed, kernels_dir))
+        return _installed(image_id, _latest(image_id, installed, kernels_dir), kernels_dir)
     if DEFAULT_DISTRIBUTION not in installed:
         raise KernelSelectionError(f"no RunCVM kernel is installed under {kernels_dir}: install one with the "
                                    "runcvm.runcvm.kernels role, or set RUNCVM_KERNEL to an installed kernel")
     version = _latest(DEFAULT_DISTRIBUTION, installed, kernels_dir)
     note = (f"the image's OS ({image_id}) has no RunCVM kernel installed; booting "
             f"{DEFAULT_DISTRIBUTION}/{version} (set RUNCVM_KERNEL=<dist>[/<version>] to choose)")
-    return dataclasses.replace(_installed(DEFAULT_DISTRIBUTION, version), note=note)
+    return dataclasses.replace(_installed(DEFAULT_DISTRIBUTION, version, kernels_dir), note=note)
 
 
 def check_request(requested: str) -> None:
@@ -165,7 +177,9 @@ def _latest(distribution: str, installed: dict[str, dict[str, str]], kernels_dir
                                "the runcvm.runcvm.kernels role, or set RUNCVM_KERNEL=<dist>/<version>")
 
 
-def _installed(distribution: str, version: str) -> KernelChoice:
+def _installed(distribution: str, version: str, kernels_dir: str) -> KernelChoice:
+    """An installed kernel; uncompressed (vmlinux, booted through PVH) where it has been built so."""
     directory = f"{GUEST_KERNELS_DIR}/{distribution}/{version}"
-    return KernelChoice("installed", distribution, version, f"{directory}/vmlinuz", f"{directory}/initrd",
+    image = UNCOMPRESSED if os.path.isfile(os.path.join(kernels_dir, distribution, version, UNCOMPRESSED)) else COMPRESSED
+    return KernelChoice("installed", distribution, version, f"{directory}/{image}", f"{directory}/initrd",
                         ROOT_ARGUMENTS.get(distribution, _DEBIAN_ROOT))

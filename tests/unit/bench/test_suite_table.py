@@ -31,11 +31,11 @@ def test_the_table_gives_ratios_against_runc(tmp_path):
                "cold_start": {"runc": figures, "runcvm": {**figures, "median": 20.0}},
                "cold_start_phases": {"kernel": 7.5},
                "exec": {"runc": figures, "runcvm": {**figures, "median": 3.0}},
-               "helper_memory_kib": {"qemu-system-x86 (12)": {"Pss_without_guest_ram": 102400}}}
+               "helper_memory_kib": {"qemu-system-x86 (12)": {"Pss_without_guest_ram": 102400, "Pss_File": 51200}}}
     text = suite.table(results)
     assert "| `docker run --rm img true` | 1.00 s (0.90-1.20) | 20.00 s (0.90-1.20) | 20.0x |" in text
     assert "| `docker exec CONTAINER true` |" in text and "| 3.0x |" in text
-    assert "| 100 (qemu-system-x86 100) |" in text
+    assert "| 100 (qemu-system-x86 100), of which mapped files, which every VM on the host shares, 50 |" in text
     readme = tmp_path / "README.md"
     readme.write_text(f"before\n{suite.MARKERS[0]}\nold\n{suite.MARKERS[1]}\nafter\n")
     suite.write_readme_table(readme, text)

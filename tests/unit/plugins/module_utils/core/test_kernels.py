@@ -118,3 +118,19 @@ def test_version_sort_orders_numbers_as_numbers():
     versions = ["6.12.9+deb13-cloud-amd64", "6.1.0-50-cloud-amd64", "6.12.117+deb13-cloud-amd64"]
     assert sorted(versions, key=version_sort_key) == [
         "6.1.0-50-cloud-amd64", "6.12.9+deb13-cloud-amd64", "6.12.117+deb13-cloud-amd64"]
+
+
+def test_an_installed_kernel_built_uncompressed_boots_so(tmp_path):
+    """vmlinux, which QEMU enters through PVH, where the builder made one; vmlinuz elsewhere,
+    and for a VM with a screen."""
+    for version in ("6.12.1-cloud", "6.1.9-cloud"):
+        (tmp_path / "debian" / version).mkdir(parents=True)
+        (tmp_path / "debian" / version / "vmlinuz").write_bytes(b"bzImage")
+    (tmp_path / "debian" / "6.12.1-cloud" / "vmlinux").write_bytes(b"\x7fELF")
+    installed = {"debian": INSTALLED["debian"]}
+    uncompressed = select_kernel("debian", None, no_files, installed, str(tmp_path))
+    assert uncompressed.kernel == "/.runcvm/guest/kernels/debian/6.12.1-cloud/vmlinux"
+    assert uncompressed.booted_by_firmware().kernel == "/.runcvm/guest/kernels/debian/6.12.1-cloud/vmlinuz"
+    compressed = select_kernel("debian/6.1.9-cloud", None, no_files, installed, str(tmp_path))
+    assert compressed.kernel == "/.runcvm/guest/kernels/debian/6.1.9-cloud/vmlinuz"
+    assert compressed.booted_by_firmware() == compressed
