@@ -330,40 +330,6 @@ def test_an_interactive_terminal_session(docker_cli, runcvm, test_images):
     assert re.search(rb"/dev/pts/\d+\r\n", output) and b"42\r\n" in output
 
 
-def _child_running(parent, program):
-    """The PID of the child of `parent` that runs `program`."""
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
-                ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
-                argv0 = cmdline.read().split(b"\0")[0].decode(errors="replace")
-        except OSError:
-            continue
-        if ppid == parent and argv0.endswith(program):
-            return int(entry)
-    raise AssertionError(f"no {program} among the children of {parent}")
-
-
-def _container_pid(docker_cli, name):
-    return json.loads(docker_cli.cli("inspect", name).stdout)[0]["State"]["Pid"]
-
-
-@pytest.mark.parametrize("victim", ["qemu-system-x86_64", "virtiofsd"])
-def test_a_dead_helper_ends_the_container_with_a_message(docker_cli, runcvm, test_images, victim):
-    name = docker_cli.owner + "-fault"
-    docker_cli.cli("run", "-d", "--runtime", runcvm, "--name", name, test_images[DEBIAN], "sh", "-c",
-                   "echo up; sleep 600")
-    wait_for(lambda: b"up" in docker_cli.cli("logs", name).stdout, 120, 0.5, "the workload to start")
-    os.kill(_child_running(_container_pid(docker_cli, name), victim), 9)
-    docker_cli.cli("wait", name, timeout=30)
-    state = json.loads(docker_cli.cli("inspect", name).stdout)[0]["State"]
-    assert state["ExitCode"] != 0
-    assert victim.split("-")[0].lower() in docker_cli.cli("logs", name).stderr.decode().lower()
-
-
 def test_a_missing_kernel_fails_docker_run_clearly(docker_cli, runcvm, test_images):
     vm = run(docker_cli, runcvm, test_images[DEBIAN], "true", options=("-e", "RUNCVM_KERNEL=nosuch"))
     assert vm.returncode == 125
