@@ -26,6 +26,7 @@ from ansible_collections.runcvm.runcvm.plugins.plugin_utils._apt import AptArchi
 from ansible_collections.runcvm.runcvm.plugins.plugin_utils._files import reproducible_tarball, require_free_space
 from ansible_collections.runcvm.runcvm.plugins.plugin_utils._initramfs import initramfs
 from ansible_collections.runcvm.runcvm.plugins.plugin_utils._kmod import ModuleError, ModuleIndex, module_name
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core.kernels import COMPRESSED, UNCOMPRESSED
 from ansible_collections.runcvm.runcvm.plugins.module_utils._manifest import read_manifest, write_manifest
 from ansible_collections.runcvm.runcvm.plugins.plugin_utils._pins import COLLECTION_ROOT, Pins
 
@@ -115,7 +116,7 @@ def _build(pins: Pins, key: str, cache_dir: pathlib.Path, scratch: pathlib.Path,
 
     partial.mkdir(parents=True)
     boot = staged / "boot"
-    shutil.copyfile(boot / f"vmlinuz-{version}", partial / "vmlinuz")
+    shutil.copyfile(boot / f"vmlinuz-{version}", partial / COMPRESSED)
     shutil.copyfile(boot / f"config-{version}", partial / "config")
     _write_uncompressed(partial, log)
     shutil.copytree(modules_root / version, partial / "modules" / version, symlinks=True)
@@ -179,7 +180,7 @@ def _write_uncompressed(tree: pathlib.Path, log: t.Callable[[str], None]) -> Non
     if "CONFIG_PVH=y" not in (tree / "config").read_text().splitlines():
         log("kernel: no PVH entry point (CONFIG_PVH): VMs boot the compressed kernel")
         return
-    bzimage = (tree / "vmlinuz").read_bytes()
+    bzimage = (tree / COMPRESSED).read_bytes()
     # The boot protocol's setup header: the compressed kernel follows the setup sectors, and
     # ends with its uncompressed size.
     setup_sectors = bzimage[0x1F1] or 4
@@ -206,7 +207,7 @@ def _write_uncompressed(tree: pathlib.Path, log: t.Callable[[str], None]) -> Non
         return
     if not kernel.startswith(ELF_MAGIC) or len(kernel) != size:
         raise KernelError(f"the kernel decompressed to {len(kernel)} bytes that are not the {size}-byte ELF expected")
-    (tree / "vmlinux").write_bytes(kernel)
+    (tree / UNCOMPRESSED).write_bytes(kernel)
 
 
 def _decompress(path: pathlib.Path) -> bytes:
