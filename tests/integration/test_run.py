@@ -232,17 +232,32 @@ def test_published_tcp_port_serves_nginx(docker_cli, runcvm, test_images):
     assert b"Welcome to nginx" in wait_for(fetch, 120, 1, "nginx in the VM")
 
 
+# Answers every datagram, and says which it got: a test that sees no answer shows whether the
+# datagrams reached the VM.
+UDP_ECHO = """import socket
+server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+server.bind(("", 5353))
+print("ready", flush=True)
+while True:
+    data, peer = server.recvfrom(100)
+    print("got", data, "from", peer, flush=True)
+    server.sendto(data.upper(), peer)
+"""
+
+
 def test_published_udp_port(docker_cli, runcvm, test_images):
     name = docker_cli.owner + "-udp"
-    echo = ("import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('', 5353)); "
-            "print('ready', flush=True); data, peer = s.recvfrom(100); s.sendto(data.upper(), peer)")
     docker_cli.cli("run", "-d", "--runtime", runcvm, "--name", name, "-p", "127.0.0.1::5353/udp",
-                   test_images["python3"], "python3", "-c", echo)
+                   test_images["python3"], "python3", "-c", UDP_ECHO)
     port = docker_cli.published_port(name, "5353/udp")
     wait_for(lambda: b"ready" in docker_cli.cli("logs", name).stdout, 120, 1, "the UDP server in the VM")
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
         client.settimeout(2)
-        answer = wait_for(lambda: _udp_exchange(client, port), 30, 0.5, "a UDP answer")
+        try:
+            answer = wait_for(lambda: _udp_exchange(client, port), 60, 0.5, "a UDP answer")
+        except AssertionError as error:
+            logs = docker_cli.cli("logs", name)
+            raise AssertionError(f"{error}; the VM's output:\n{(logs.stdout + logs.stderr).decode(errors='replace')}") from error
     assert answer == b"PING"
 
 
