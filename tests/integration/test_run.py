@@ -10,11 +10,11 @@ import os
 import pty
 import re
 import socket
-import urllib.request
 
 import pytest
 
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core.accel import host_kvm_status
+from harness.http import fetched
 from harness.terminal import read_until
 from harness.waiting import wait_for
 
@@ -221,15 +221,7 @@ def test_published_tcp_port_serves_nginx(docker_cli, runcvm, test_images):
     name = docker_cli.owner + "-nginx"
     docker_cli.cli("run", "-d", "--runtime", runcvm, "--name", name, "-p", "127.0.0.1::80", test_images["nginx"])
     port = docker_cli.published_port(name, "80/tcp")
-
-    def fetch():
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=3) as response:
-                return response.read()
-        except OSError:
-            return None
-
-    assert b"Welcome to nginx" in wait_for(fetch, 120, 1, "nginx in the VM")
+    assert b"Welcome to nginx" in wait_for(lambda: fetched(f"http://127.0.0.1:{port}/", 3), 120, 1, "nginx in the VM")
 
 
 # Answers every datagram, and says which it got: a test that sees no answer shows whether the

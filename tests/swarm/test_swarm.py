@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import urllib.request
 import uuid
 
 import pytest
 
+from harness.http import fetched
 from harness.resources import DockerResources
 from harness.waiting import wait_for
 
@@ -53,6 +53,8 @@ HEARTBEAT = "30s"
 CONVERGE_BOUND = 900
 POLL_SECONDS = 15
 FILE_PORT = 8000
+# A request to a VM under TCG, busy with dockerd.
+REQUEST_TIMEOUT = 120
 FILE_BYTES = 4 << 20
 
 
@@ -177,24 +179,16 @@ def test_9000_byte_frames_pass_between_two_vms(swarm):
                f"mkdir -p /srv/files && head -c {FILE_BYTES} /dev/urandom > /srv/files/blob.tmp && "
                f"mv /srv/files/blob.tmp /srv/files/blob && exec python3 -m http.server {FILE_PORT} -d /srv/files")
     url = f"http://{addresses['node2']}:{FILE_PORT}/blob"
-    sent = hashlib.sha256(wait_for(functools.partial(fetched, url), DOCKERD_BOUND, 2, f"{url} to answer")).hexdigest()
+    sent = hashlib.sha256(wait_for(functools.partial(fetched, url, REQUEST_TIMEOUT), DOCKERD_BOUND, 2, f"{url} to answer")).hexdigest()
     fetch = (f"import hashlib, urllib.request\n"
-             f"print(hashlib.sha256(urllib.request.urlopen('{url}', timeout=120).read()).hexdigest())\n")
+             f"print(hashlib.sha256(urllib.request.urlopen('{url}', timeout={REQUEST_TIMEOUT}).read()).hexdigest())\n")
     received = docker.cli("exec", names["node1"], "python3", "-c", fetch, timeout=300).stdout.decode().strip()
     assert received == sent
 
 
-def fetched(url: str) -> bytes | None:
-    try:
-        with urllib.request.urlopen(url, timeout=120) as answer:
-            return answer.read()
-    except OSError:  # not listening yet
-        return None
-
-
 def every_task_answers(address: str, answers: set[str | None]) -> bool:
     """Whether the answers to requests to `address`, this one added, have come from every node."""
-    answer = fetched(f"http://{address}:{SERVICE_PORT}/")
+    answer = fetched(f"http://{address}:{SERVICE_PORT}/", REQUEST_TIMEOUT)
     answers.add(answer.decode().strip() if answer is not None else None)
     return set(NODES) <= answers
 
