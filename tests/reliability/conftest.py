@@ -13,10 +13,12 @@ SETTLE_SECONDS = 30
 
 
 @pytest.fixture
-def nothing_left_behind(runcvm):
-    """Yields; then fails, naming what stayed, unless the host is back to how it was."""
+def nothing_left_behind(runcvm, docker_cli):
+    """Yields; then removes what the test made, even if it failed halfway, and fails, naming what
+    stayed, unless the host is back to how it was."""
     before = leftovers.take()
     yield
+    docker_cli.remove_all()
     stayed = {}
 
     def clean():

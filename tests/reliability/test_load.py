@@ -29,16 +29,32 @@ def test_vms_started_together_all_come_up_and_stop(docker_cli, runcvm, test_imag
     names = [f"{docker_cli.owner}-{index}" for index in range(CONCURRENT_VMS)]
     with concurrent.futures.ThreadPoolExecutor(CONCURRENT_VMS) as pool:
         list(pool.map(lambda name: docker_cli.cli("run", "-d", f"--runtime={runcvm}", "--name", name,
+                                                  "-e", f"RUNCVM_KERNEL_APPEND={KERNEL_MESSAGES}",
                                                   test_images[DEBIAN], "sh", "-c", STOPPABLE), names))
     for name in names:
-        wait_for(lambda name=name: docker_cli.cli("exec", name, "true", check=False).returncode == 0, BOOT_BOUND, 2,
-                 f"{name} to take execs")
+        try:
+            wait_for(lambda name=name: takes_execs(docker_cli, name), BOOT_BOUND, 2, f"{name} to take execs")
+        except AssertionError as error:
+            raise AssertionError(what_the_running_vms_show(docker_cli)) from error
     with concurrent.futures.ThreadPoolExecutor(CONCURRENT_VMS) as pool:
         stopped = list(pool.map(lambda name: docker_cli.cli("stop", "-t", "30", name, timeout=120), names))
     assert all(result.returncode == 0 for result in stopped)
     statuses = [docker_cli.cli("inspect", "-f", "{{.State.ExitCode}}", name).stdout.strip() for name in names]
     assert statuses == [b"0"] * CONCURRENT_VMS
     docker_cli.cli("rm", *names)
+
+
+def takes_execs(docker_cli, name: str) -> bool:
+    """Whether `docker exec` reaches container `name`'s VM; fails at once, with its last output,
+    if the container ended (no exec can reach it any more)."""
+    if docker_cli.cli("exec", name, "true", check=False).returncode == 0:
+        return True
+    state = docker_cli.cli("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}} {{.State.Error}}", name).stdout
+    if not state.startswith(b"running"):
+        logs = docker_cli.cli("logs", "--tail", "80", name, check=False)
+        raise AssertionError(f"{name} ended ({state.decode().strip()}); its output:\n"
+                             f"{(logs.stdout + logs.stderr).decode(errors='replace')}")
+    return False
 
 
 def what_the_running_vms_show(docker_cli) -> str:
