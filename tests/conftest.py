@@ -20,7 +20,7 @@ from image_factory.recipes import RECIPES
 TESTS_DIR = pathlib.Path(__file__).parent
 PROJECT_DIR = TESTS_DIR.parent
 MARKER_BY_DIRECTORY = {"unit": "unit", "integration": "integration", "reliability": "reliability",
-                       "swarm": "swarm", "molecule": "molecule"}
+                       "swarm": "swarm", "podman": "podman", "molecule": "molecule"}
 
 
 def _expose_collection() -> None:

@@ -5,11 +5,9 @@ failed wait shows the end of the container's log."""
 from __future__ import annotations
 
 import json
-import os
-import pathlib
-import subprocess
-import sys
 import uuid
+
+from harness.playbooks import run_playbook
 
 PLAYBOOK = """
 - hosts: localhost
@@ -51,17 +49,6 @@ PLAYBOOK = """
         wait: true
       ignore_errors: true
 """
-
-
-def run_playbook(collections_path: pathlib.Path, playbook: pathlib.Path | str, *options: str) -> list[dict]:
-    """Each task's result on localhost, in order."""
-    env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(collections_path), "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
-           "ANSIBLE_STDOUT_CALLBACK": "json", "ANSIBLE_LOCALHOST_WARNING": "0", "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0"}
-    completed = subprocess.run([pathlib.Path(sys.executable).parent / "ansible-playbook", str(playbook), *options,
-                                "-e", f"ansible_python_interpreter={sys.executable}"],
-                               capture_output=True, text=True, check=False, env=env)
-    assert completed.stdout.startswith("{"), completed.stderr
-    return [task["hosts"]["localhost"] for play in json.loads(completed.stdout)["plays"] for task in play["tasks"]]
 
 
 def test_module_defaults_refusals_and_a_failed_wait(installed_collection, tmp_path, docker_cli, test_images, runcvm):

@@ -21,7 +21,7 @@ from ansible_collections.runcvm.runcvm.plugins.module_utils._core.accel import (
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core.kernels import (
     KernelSelectionError, installed_kernels, select_kernel,
 )
-from runcvm import image_root
+from runcvm import image_root, namespaces
 from runcvm.exec_spec import oci_process
 from runcvm.namespaces import namespace_id
 
@@ -69,6 +69,7 @@ class Context:
     huge_pages_free_mib: t.Callable[[], int] = host_huge_pages_free_mib
     # The runtime runs in the network namespace dockerd gives --network=host: the host's.
     host_network_namespace: t.Callable[[], str | None] = namespace_id
+    network_namespace_in_use: t.Callable[[str], bool] = namespaces.in_use
 
     @property
     def kernels_dir(self) -> str:
@@ -106,14 +107,15 @@ def options(spec: dict, context: Context, fields: dict) -> None:
 def network_namespace(spec: dict, context: Context, fields: dict) -> None:
     """Refuse a container without a network namespace of its own: the launcher moves its addresses
     and interfaces to the VM, which would take them from the host (--network=host) or from another
-    container or pod (--network=container:...). The host's namespace goes in the plan, and the
+    container or pod (--network=container:...). A namespace made beforehand that no process is in
+    yet is the container's own: Podman's way. The host's namespace goes in the plan, and the
     launcher checks it again before it touches anything."""
     host = context.host_network_namespace()
     network = next((ns for ns in spec.get("linux", {}).get("namespaces") or [] if ns.get("type") == "network"), None)
     joined = network.get("path") if network else None
     if network is None or (joined and namespace_id(joined) == host):
         raise SpecError(refusals.for_docker_run("network_mode", "host", "--network=host"))
-    if joined:
+    if joined and context.network_namespace_in_use(joined):
         raise SpecError(refusals.for_docker_run("network_mode", "container:", "--network=container:... (the container "
                                                 f"joins another network namespace, {joined}, as a pod's would)"))
     fields["host_network_namespace"] = host or ""

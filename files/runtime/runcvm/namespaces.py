@@ -16,3 +16,16 @@ def namespace_id(path: str = OWN_NETWORK_NAMESPACE) -> str | None:
     except OSError:
         return None
     return f"{status.st_dev}:{status.st_ino}"
+
+
+def in_use(path: str) -> bool:
+    """Whether any process is in the namespace at `path` (a bind mount Podman made for a new
+    container: nobody yet; another container's or a pod's: its processes). True when `path` names
+    no namespace, so that what cannot be checked is not taken."""
+    wanted = namespace_id(path)
+    if wanted is None:
+        return True
+    for pid in os.listdir("/proc"):
+        if pid.isdigit() and namespace_id(f"/proc/{pid}/ns/net") == wanted:
+            return True
+    return False

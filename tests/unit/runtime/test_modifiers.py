@@ -12,7 +12,7 @@ import pytest
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core import layout, plan
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core.accel import KvmStatus
 from oci_cases import CASES, HOST_NAMESPACE, NO_KVM, context, load
-from runcvm import modifiers
+from runcvm import modifiers, namespaces
 
 
 def rewritten(case, tmp_path, kernels, config=None):
@@ -210,6 +210,20 @@ def test_a_network_namespace_not_the_containers_own_is_refused(tmp_path, kernels
         modifiers.rewrite(config, context(tmp_path, kernels, host_namespace=host))
     assert "use the default bridge network, a user-defined network" in str(refused.value)
     assert config == before
+
+
+def test_a_namespace_made_beforehand_that_no_process_is_in_is_the_containers_own(tmp_path, kernels):
+    """Podman's way: it makes the namespace, has netavark configure it, then names it in the spec."""
+    config = with_network_namespace(load("plain", tmp_path), "/run/netns/netns-of-a-new-container")
+    asked = []
+    fresh = dataclasses.replace(context(tmp_path, kernels), network_namespace_in_use=asked.append)
+    modifiers.rewrite(config, fresh)
+    assert asked == ["/run/netns/netns-of-a-new-container"]
+
+
+def test_a_namespace_is_in_use_while_a_process_is_in_it_or_when_it_cannot_be_told(tmp_path):
+    assert namespaces.in_use("/proc/self/ns/net")
+    assert namespaces.in_use(str(tmp_path / "no-namespace-here"))
 
 
 def test_the_pids_limit_goes_into_the_vm_and_the_container_keeps_room_for_its_helpers(tmp_path, kernels):
