@@ -150,6 +150,8 @@ EXAMPLES = r"""
   runcvm.runcvm.runcvm_container:
     name: db
     image: mariadb
+    env:
+      MARIADB_RANDOM_ROOT_PASSWORD: "1"
     volumes:
       - db-disks:/disks
     disks:

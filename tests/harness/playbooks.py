@@ -17,5 +17,8 @@ def run_playbook(collections_path: pathlib.Path, playbook: pathlib.Path | str, *
     completed = subprocess.run([pathlib.Path(sys.executable).parent / "ansible-playbook", str(playbook), *options,
                                 "-e", f"ansible_python_interpreter={sys.executable}"],
                                capture_output=True, text=True, check=False, env=env)
-    assert completed.stdout.startswith("{"), completed.stderr
-    return [task["hosts"]["localhost"] for play in json.loads(completed.stdout)["plays"] for task in play["tasks"]]
+    # The json callback's document starts at a line of its own; runcvm_build's progress lines come before it.
+    lines = completed.stdout.splitlines(keepends=True)
+    assert "{\n" in lines, completed.stderr + completed.stdout[:2000]
+    report = json.loads("".join(lines[lines.index("{\n"):]))
+    return [task["hosts"]["localhost"] for play in report["plays"] for task in play["tasks"]]
