@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import types
 import typing as t
 
-from ansible_collections.runcvm.runcvm.plugins.module_utils._core import options as runcvm_options
+# Imported only where a VmPlan's options are read: the guest init and the exec client never
+# handle them, and under TCG the import costs the VM's boot a quarter of a second.
+OPTIONS_MODULE = "ansible_collections.runcvm.runcvm.plugins.module_utils._core.options"
 
 # Raise with any change of the fields below: a reader refuses a value of another version.
 VERSION = 3
@@ -149,8 +152,9 @@ T = t.TypeVar("T")
 
 def to_json(value: t.Any) -> t.Any:
     """`value` (a dataclass of this module, or what its fields hold) as JSON-ready data."""
-    if isinstance(value, runcvm_options.Options):
-        return runcvm_options.render(value)
+    options = sys.modules.get(OPTIONS_MODULE)  # not imported: no value can be its Options
+    if options is not None and isinstance(value, options.Options):
+        return options.render(value)
     if dataclasses.is_dataclass(value):
         return {field.name: to_json(getattr(value, field.name)) for field in dataclasses.fields(value)}
     if isinstance(value, (tuple, list)):
@@ -198,9 +202,10 @@ def _decode(hint: t.Any, raw: t.Any, where: str) -> t.Any:
     if hint is t.Any:  # the only Any field is the options, carried as their variables
         if not isinstance(raw, dict):
             raise PlanError(f"{where}: expected the RUNCVM_* variables")
+        from ansible_collections.runcvm.runcvm.plugins.module_utils._core import options  # pylint: disable=import-outside-toplevel
         try:
-            return runcvm_options.parse(raw)
-        except runcvm_options.OptionError as error:
+            return options.parse(raw)
+        except options.OptionError as error:
             raise PlanError(f"{where}: {error}") from error
     if origin in (t.Union, types.UnionType):
         if raw is None and type(None) in args:
