@@ -1,12 +1,15 @@
 """The benchmark suite: RunCVM against runc on this machine, in one run.
 
-    .venv/bin/python bench/suite.py [--runs N] [--image IMAGE] [--json FILE] [--readme README.md]
+    .venv/bin/python bench/suite.py [--runs N] [--image IMAGE] [--workload-image IMAGE] [--json FILE]
+                                    [--readme README.md]
     .venv/bin/python bench/suite.py --from-json bench/results.json --readme README.md
 
-Measures the cold start (`docker run --rm IMAGE true`, with RunCVM's phases), `docker exec
-CONTAINER true` into an idle container, and the memory of RunCVM's helpers (launcher, QEMU,
-virtiofsd) beside one idle VM: proportional set size without the guest's RAM, which QEMU and
-virtiofsd share as a memfd. Runs of runc and RunCVM are interleaved, so both see the same load.
+Measures the cold start (`docker run --rm IMAGE true`, with RunCVM's phases), the same for
+several containers at once, `docker exec CONTAINER true` into an idle container, the memory of
+RunCVM's helpers (launcher, QEMU, virtiofsd) beside one idle VM (proportional set size without
+the guest's RAM, which QEMU and virtiofsd share as a memfd), and work inside a running container
+(bench/workloads.py: file reads and metadata on the root and on tmpfs, a CPU-bound loop). Runs
+of runc and RunCVM are interleaved, so both see the same load.
 Prints a table, writes every figure to FILE (bench/results.json) and, with --readme, puts the
 table in that file between its bench markers. --from-json makes the table from figures measured
 before, measuring nothing.
@@ -27,10 +30,18 @@ import sys
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
 import cold_start  # noqa: E402  pylint: disable=wrong-import-position
+import concurrent_start  # noqa: E402  pylint: disable=wrong-import-position
 import exec_latency  # noqa: E402  pylint: disable=wrong-import-position
+import workloads  # noqa: E402  pylint: disable=wrong-import-position
 
 MARKERS = ("<!-- bench-table: made by bench/suite.py -->", "<!-- /bench-table -->")
 MEMORY_FIELDS = ("Rss", "Pss", "Pss_Shmem", "Pss_File")
+AT_ONCE = 4
+WORKLOAD_ROWS = (("read_root", "Reading a 32 MiB file on the root filesystem"),
+                 ("read_tmpfs", "Reading it on /dev/shm (tmpfs)"),
+                 ("metadata_root", "Creating, stating and unlinking 2,000 files on the root filesystem"),
+                 ("metadata_tmpfs", "The same on /dev/shm (tmpfs)"),
+                 ("cpu", "A CPU-bound Python loop"))
 
 
 def summary(values: list[float]) -> dict:
@@ -71,17 +82,24 @@ def machine() -> dict:
             "memory_gib": round(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30)}
 
 
-def measure(runs: int, image: str) -> dict:
+def measure(runs: int, image: str, workload_image: str) -> dict:
     started = cold_start.measure(runs, image)
+    together = concurrent_start.measure(runs, image, AT_ONCE)
     with exec_latency.idle_containers(image) as names:
         execs = exec_latency.measure(runs * 4, names)
         memory = helper_memory(names["runcvm"])
+    with exec_latency.idle_containers(workload_image) as names:
+        work = workloads.measure(runs, names)
     return {
-        "image": image, "machine": machine(),
+        "image": image, "workload_image": workload_image, "machine": machine(),
         "cold_start": {runtime: summary(started[runtime]) for runtime in cold_start.RUNTIMES},
         "cold_start_phases": {name: statistics.median(values) for name, values in started["phases"].items()},
+        "at_once": AT_ONCE,
+        "cold_start_at_once": {runtime: summary(together[runtime]) for runtime in cold_start.RUNTIMES},
         "exec": {runtime: summary(execs[runtime]) for runtime in exec_latency.RUNTIMES},
         "helper_memory_kib": memory,
+        "workloads": {figure: {runtime: summary(work[runtime][figure]) for runtime in exec_latency.RUNTIMES}
+                      for figure in workloads.FIGURES},
     }
 
 
@@ -89,13 +107,17 @@ def _seconds(figures: dict) -> str:
     return f"{figures['median']:.2f} s ({figures['min']:.2f}-{figures['max']:.2f})"
 
 
+def _row(label: str, figures: dict) -> str:
+    runc, runcvm = figures["runc"], figures["runcvm"]
+    return f"| {label} | {_seconds(runc)} | {_seconds(runcvm)} | {runcvm['median'] / runc['median']:.1f}x |"
+
+
 def table(results: dict) -> str:
     machine_kind = results["machine"]
-    rows = ["| | runc | RunCVM | RunCVM / runc |", "|---|---|---|---|"]
-    for label, key in ((f"`docker run --rm {results['image']} true`", "cold_start"),
-                       ("`docker exec CONTAINER true`", "exec")):
-        runc, runcvm = results[key]["runc"], results[key]["runcvm"]
-        rows.append(f"| {label} | {_seconds(runc)} | {_seconds(runcvm)} | {runcvm['median'] / runc['median']:.1f}x |")
+    rows = ["| | runc | RunCVM | RunCVM / runc |", "|---|---|---|---|",
+            _row(f"`docker run --rm {results['image']} true`", results["cold_start"]),
+            _row(f"{results['at_once']} of them at once, until the last ends", results["cold_start_at_once"]),
+            _row("`docker exec CONTAINER true`", results["exec"])]
     helpers = results["helper_memory_kib"]
     total = sum(fields["Pss_without_guest_ram"] for fields in helpers.values()) / 1024
     parts = ", ".join(f"{name.split(' ')[0]} {fields['Pss_without_guest_ram'] / 1024:.0f}"
@@ -105,12 +127,17 @@ def table(results: dict) -> str:
     files = sum(fields.get("Pss_File", 0) for fields in helpers.values()) / 1024
     rows.append(f"| RunCVM's helpers beside one idle VM (PSS without guest RAM, MiB) | | {total:.0f} ({parts}), "
                 f"of which mapped files, which every VM on the host shares, {files:.0f} | |")
+    work = results["workloads"]
+    rows += [_row(f"{label}, in a running `{results['workload_image']}` container", work[figure])
+             for figure, label in WORKLOAD_ROWS]
     phases = ", ".join(f"{name} {seconds:.2f}" for name, seconds in results["cold_start_phases"].items())
     runs = results["cold_start"]["runc"]["runs"]
+    root_of_tmpfs = work["read_tmpfs"]["runcvm"]["median"] / work["read_root"]["runcvm"]["median"]
     return "\n".join([
-        f"Medians (min-max) of {runs} cold starts and {results['exec']['runc']['runs']} execs per runtime, "
-        f"interleaved, on {machine_kind['cpus']} CPUs and {machine_kind['memory_gib']} GiB, host kernel "
-        f"{machine_kind['kernel']}. RunCVM's cold start, by phase (s): {phases}.", "", *rows])
+        f"Medians (min-max) of {runs} runs of each measure ({results['exec']['runc']['runs']} of the exec) per "
+        f"runtime, interleaved, on {machine_kind['cpus']} CPUs and {machine_kind['memory_gib']} GiB, host kernel "
+        f"{machine_kind['kernel']}. RunCVM's cold start, by phase (s): {phases}. In the VM, the root filesystem "
+        f"(virtiofs) reads at {root_of_tmpfs:.2f}x the rate of tmpfs.", "", *rows])
 
 
 def write_readme_table(readme: pathlib.Path, text: str) -> None:
@@ -126,6 +153,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--image", default="runcvm-test/debian:bookworm")
+    parser.add_argument("--workload-image", default=workloads.IMAGE)
     parser.add_argument("--json", type=pathlib.Path, default=pathlib.Path(__file__).parent / "results.json")
     parser.add_argument("--readme", type=pathlib.Path)
     parser.add_argument("--from-json", type=pathlib.Path)
@@ -133,7 +161,7 @@ def main() -> None:
     if args.from_json:
         results = json.loads(args.from_json.read_text(encoding="utf-8"))
     else:
-        results = measure(args.runs, args.image)
+        results = measure(args.runs, args.image, args.workload_image)
         args.json.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     text = table(results)
     print(text)

@@ -27,9 +27,9 @@ def started_vm(docker_cli, runcvm, test_images, *command: str, name: str = "vm")
     return name
 
 
-def ended(docker_cli, name: str) -> tuple[int, str]:
+def ended(docker_cli, name: str, timeout: float = 60) -> tuple[int, str]:
     """(exit status, log) once the container has stopped."""
-    wait_for(lambda: docker_cli.cli("inspect", "-f", "{{.State.Running}}", name).stdout.strip() == b"false", 60,
+    wait_for(lambda: docker_cli.cli("inspect", "-f", "{{.State.Running}}", name).stdout.strip() == b"false", timeout,
              0.5, f"{name} to stop")
     status = int(docker_cli.cli("inspect", "-f", "{{.State.ExitCode}}", name).stdout)
     logs = docker_cli.cli("logs", name)
@@ -48,6 +48,20 @@ def test_a_helper_killed_ends_the_container_in_words(docker_cli, runcvm, test_im
     exit_status, log = ended(docker_cli, name)
     assert exit_status == status, log
     assert words in log and "Traceback" not in log and "Exception ignored" not in log, log
+    docker_cli.cli("rm", name)
+
+
+def test_a_qemu_that_aborts_while_the_vm_boots_is_booted_again(docker_cli, runcvm, test_images, nothing_left_behind):
+    """What QEMU's own assertion failures under TCG look like (SIGABRT, while the guest's kernel
+    maps its devices): the launcher boots the VM once more, and the workload runs once."""
+    name = f"{docker_cli.owner}-abort"
+    docker_cli.cli("run", "-d", f"--runtime={runcvm}", "--name", name, test_images[DEBIAN], "sh", "-c", "echo ran; exit 7")
+    qemu_pid = wait_for(lambda: docker_cli.processes(name).get("qemu-system-x86"), 60, 0.1, "QEMU to start")
+    os.kill(qemu_pid, signal.SIGABRT)
+    exit_status, log = ended(docker_cli, name, 2 * BOOT_BOUND)
+    assert exit_status == 7, log
+    assert "qemu aborted while the VM booted; booting it again" in log and log.count("ran") == 1, log
+    assert "Traceback" not in log, log
     docker_cli.cli("rm", name)
 
 

@@ -27,14 +27,21 @@ def test_the_readme_table_is_made_from_the_measured_figures():
 def test_the_table_gives_ratios_against_runc(tmp_path):
     suite = load_suite()
     figures = {"median": 1.0, "min": 0.9, "max": 1.2, "runs": 5}
-    results = {"image": "img", "machine": {"cpus": 2, "memory_gib": 4, "kernel": "6.1"},
+    workloads = {figure: {"runc": figures, "runcvm": {**figures, "median": 2.0}} for figure in suite.workloads.FIGURES}
+    workloads["read_root"]["runcvm"] = {**figures, "median": 8.0}
+    results = {"image": "img", "workload_image": "py", "machine": {"cpus": 2, "memory_gib": 4, "kernel": "6.1"},
                "cold_start": {"runc": figures, "runcvm": {**figures, "median": 20.0}},
                "cold_start_phases": {"kernel": 7.5},
+               "at_once": 4, "cold_start_at_once": {"runc": figures, "runcvm": {**figures, "median": 40.0}},
                "exec": {"runc": figures, "runcvm": {**figures, "median": 3.0}},
-               "helper_memory_kib": {"qemu-system-x86 (12)": {"Pss_without_guest_ram": 102400, "Pss_File": 51200}}}
+               "helper_memory_kib": {"qemu-system-x86 (12)": {"Pss_without_guest_ram": 102400, "Pss_File": 51200}},
+               "workloads": workloads}
     text = suite.table(results)
     assert "| `docker run --rm img true` | 1.00 s (0.90-1.20) | 20.00 s (0.90-1.20) | 20.0x |" in text
+    assert "| 4 of them at once, until the last ends |" in text and "| 40.0x |" in text
     assert "| `docker exec CONTAINER true` |" in text and "| 3.0x |" in text
+    assert "| Reading a 32 MiB file on the root filesystem, in a running `py` container |" in text and "| 8.0x |" in text
+    assert "the root filesystem (virtiofs) reads at 0.25x the rate of tmpfs" in text
     assert "| 100 (qemu-system-x86 100), of which mapped files, which every VM on the host shares, 50 |" in text
     readme = tmp_path / "README.md"
     readme.write_text(f"before\n{suite.MARKERS[0]}\nold\n{suite.MARKERS[1]}\nafter\n")

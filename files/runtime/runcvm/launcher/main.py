@@ -34,6 +34,8 @@ CONSOLE_TAIL_LINES = 15
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
              signal.SIGALRM, signal.SIGCONT, signal.SIGTSTP, signal.SIGPWR,
              *range(signal.SIGRTMIN, signal.SIGRTMAX + 1))
+# Boots of the VM before its guest is up (see Launcher._boot_and_relay).
+BOOT_ATTEMPTS = 2
 # The exit status when RunCVM itself fails, as runc's 255 for a container that could not run.
 FAILED = 255
 
@@ -76,13 +78,34 @@ class Launcher:
         except disks.DiskError as error:
             raise LaunchError(str(error)) from error
         self._write_guest_config(net, attached)
-        self.children.start("virtiofsd", qemu.virtiofsd_command(self.options.virtiofsd_cache, self.options.sys_admin), layout.VIRTIOFS_SOCKET)
-        self._start_qemu(net, attached)
-        status = self._relay()
+        status = self._boot_and_relay(net, attached)
         self.children.stop(POWEROFF_TIMEOUT)
         if self.options.timing:
             say(f"timing: {self.timing.line()}")
         return status
+
+    def _boot_and_relay(self, net: plan.Network, attached: list[disks.AttachedDisk]) -> int:
+        """Start virtiofsd and QEMU, and relay until the workload ends. A QEMU that aborts before
+        the guest is up boots once more: this QEMU's multi-threaded TCG can trip an assertion of
+        its own (iotlb_to_section) while the guest's kernel maps its devices, and nothing of the
+        workload has run yet."""
+        attempt = 1
+        while True:
+            try:
+                self.children.start("virtiofsd", qemu.virtiofsd_command(self.options.virtiofsd_cache, self.options.sys_admin),
+                                    layout.VIRTIOFS_SOCKET)
+                self._start_qemu(net, attached)
+                return self._relay()
+            except ChildFailed:
+                qemu_process = self.children.processes.get("qemu")
+                if self.started or attempt == BOOT_ATTEMPTS or qemu_process is None or qemu_process.poll() != -signal.SIGABRT:
+                    raise
+            say("qemu aborted while the VM booted; booting it again")
+            self.children.kill()
+            for socket_path in (layout.VIRTIOFS_SOCKET, layout.AGENT_SOCKET):
+                if os.path.lexists(socket_path):
+                    os.unlink(socket_path)
+            attempt += 1
 
     def _network(self) -> plan.Network:
         resolv_conf = _read(f"{layout.VM_ROOT}/etc/resolv.conf")

@@ -72,9 +72,12 @@ class Children:
                 child.wait()
 
     def kill(self) -> None:
+        """Kill what still runs, reap it, and forget every helper: none is watched any more."""
         for child in self.processes.values():
             if child.poll() is None:
                 child.kill()
+                child.wait()
+        self.processes.clear()
 
 
 def describe(returncode: int) -> str:
