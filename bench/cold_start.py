@@ -15,8 +15,9 @@ import statistics
 import subprocess
 import time
 
+from report import RUNTIMES, print_medians
+
 PHASES = ("runtime", "launcher", "firmware", "kernel", "init", "workload", "poweroff")
-RUNTIMES = ("runc", "runcvm")
 
 
 def timed_run(runtime: str, image: str) -> tuple[float, dict[str, float]]:
@@ -52,10 +53,7 @@ def main() -> None:
     parser.add_argument("--image", default="runcvm-test/debian:bookworm")
     args = parser.parse_args()
     measured = measure(args.runs, args.image)
-    runc, runcvm = (statistics.median(measured[name]) for name in RUNTIMES)
-    print(f"cold start of {args.image}, median of {args.runs} runs each")
-    print(f"  runc    {runc:7.3f} s")
-    print(f"  runcvm  {runcvm:7.3f} s   ({runcvm / runc:.1f} x runc)")
+    print_medians(f"cold start of {args.image}", args.runs, measured)
     print("  runcvm phases (median s):")
     for name, values in measured["phases"].items():
         print(f"    {name:9} {statistics.median(values):7.3f}")

@@ -10,30 +10,47 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import statistics
 import subprocess
 import time
+import uuid
 
-from cold_start import RUNTIMES
+from report import RUNTIMES, print_medians
+
+# A container still running after this is taken for a VM that never came up.
+RUN_BOUND = 300
 
 
-def all_at_once(runtime: str, image: str, count: int) -> float:
-    def one(_number: int) -> None:
-        subprocess.run(["docker", "run", "--rm", f"--runtime={runtime}", image, "true"], capture_output=True,
-                       check=True, timeout=900)
+def all_at_once(runtime: str, image: str, count: int) -> tuple[float, int]:
+    """Seconds until the last of `count` containers started together ended, and how many had not
+    ended after RUN_BOUND: those are removed, and counted as never up."""
+    def ended(number: int) -> bool:
+        name = f"bench-{runtime}-{uuid.uuid4().hex[:6]}-{number}"
+        try:
+            subprocess.run(["docker", "run", "--rm", f"--runtime={runtime}", "--name", name, image, "true"],
+                           capture_output=True, check=True, timeout=RUN_BOUND)
+        except subprocess.TimeoutExpired:
+            subprocess.run(["docker", "rm", "--force", name], capture_output=True, check=False)
+            return False
+        return True
 
     started = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(count) as pool:
-        list(pool.map(one, range(count)))
-    return time.monotonic() - started
+        never_up = list(pool.map(ended, range(count))).count(False)
+    return time.monotonic() - started, never_up
 
 
-def measure(runs: int, image: str, count: int) -> dict[str, list[float]]:
+def measure(runs: int, image: str, count: int) -> dict:
+    """{"runc": [seconds...], "runcvm": [seconds...], "never_up": {runtime: containers}}: a round
+    with a container that never came up gives no time."""
     walls: dict[str, list[float]] = {runtime: [] for runtime in RUNTIMES}
+    never_up = dict.fromkeys(RUNTIMES, 0)
     for _run in range(runs):
         for runtime in RUNTIMES:  # interleaved, so both see the same machine load
-            walls[runtime].append(all_at_once(runtime, image, count))
-    return walls
+            seconds, stuck = all_at_once(runtime, image, count)
+            never_up[runtime] += stuck
+            if not stuck:
+                walls[runtime].append(seconds)
+    return {**walls, "never_up": never_up}
 
 
 def main() -> None:
@@ -43,10 +60,8 @@ def main() -> None:
     parser.add_argument("--image", default="runcvm-test/debian:bookworm")
     args = parser.parse_args()
     walls = measure(args.runs, args.image, args.at_once)
-    runc, runcvm = (statistics.median(walls[runtime]) for runtime in RUNTIMES)
-    print(f"{args.at_once} x docker run --rm {args.image} true at once, median of {args.runs} runs each")
-    print(f"  runc    {runc:7.3f} s")
-    print(f"  runcvm  {runcvm:7.3f} s   ({runcvm / runc:.1f} x runc)")
+    print_medians(f"{args.at_once} x docker run --rm {args.image} true at once", args.runs, walls)
+    print(f"  never up after {RUN_BOUND} s: {walls['never_up']}")
 
 
 if __name__ == "__main__":

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import statistics
 import subprocess
 import time
 import typing as t
 import uuid
 
-RUNTIMES = ("runc", "runcvm")
+from report import RUNTIMES, print_medians
 
 
 @contextlib.contextmanager
@@ -55,10 +54,7 @@ def main() -> None:
     args = parser.parse_args()
     with idle_containers(args.image) as names:
         times = measure(args.runs, names)
-    runc, runcvm = (statistics.median(times[runtime]) for runtime in RUNTIMES)
-    print(f"docker exec CONTAINER true, median of {args.runs} runs each")
-    print(f"  runc    {runc:7.3f} s")
-    print(f"  runcvm  {runcvm:7.3f} s   ({runcvm / runc:.1f} x runc)")
+    print_medians("docker exec CONTAINER true", args.runs, times)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).parent))
 import cold_start  # noqa: E402  pylint: disable=wrong-import-position
 import concurrent_start  # noqa: E402  pylint: disable=wrong-import-position
 import exec_latency  # noqa: E402  pylint: disable=wrong-import-position
+import report  # noqa: E402  pylint: disable=wrong-import-position
 import workloads  # noqa: E402  pylint: disable=wrong-import-position
 
 MARKERS = ("<!-- bench-table: made by bench/suite.py -->", "<!-- /bench-table -->")
@@ -92,13 +93,14 @@ def measure(runs: int, image: str, workload_image: str) -> dict:
         work = workloads.measure(runs, names)
     return {
         "image": image, "workload_image": workload_image, "machine": machine(),
-        "cold_start": {runtime: summary(started[runtime]) for runtime in cold_start.RUNTIMES},
+        "cold_start": {runtime: summary(started[runtime]) for runtime in report.RUNTIMES},
         "cold_start_phases": {name: statistics.median(values) for name, values in started["phases"].items()},
         "at_once": AT_ONCE,
-        "cold_start_at_once": {runtime: summary(together[runtime]) for runtime in cold_start.RUNTIMES},
-        "exec": {runtime: summary(execs[runtime]) for runtime in exec_latency.RUNTIMES},
+        "cold_start_at_once": {runtime: summary(together[runtime]) for runtime in report.RUNTIMES},
+        "never_up_at_once": together["never_up"],
+        "exec": {runtime: summary(execs[runtime]) for runtime in report.RUNTIMES},
         "helper_memory_kib": memory,
-        "workloads": {figure: {runtime: summary(work[runtime][figure]) for runtime in exec_latency.RUNTIMES}
+        "workloads": {figure: {runtime: summary(work[runtime][figure]) for runtime in report.RUNTIMES}
                       for figure in workloads.FIGURES},
     }
 
@@ -133,11 +135,15 @@ def table(results: dict) -> str:
     phases = ", ".join(f"{name} {seconds:.2f}" for name, seconds in results["cold_start_phases"].items())
     runs = results["cold_start"]["runc"]["runs"]
     root_of_tmpfs = work["read_tmpfs"]["runcvm"]["median"] / work["read_root"]["runcvm"]["median"]
+    never_up = results["never_up_at_once"]["runcvm"]
+    stuck = (f" Of the {results['at_once'] * runs} VMs started {results['at_once']} at once, {never_up} never came "
+             f"up and {'was' if never_up == 1 else 'were'} removed after {concurrent_start.RUN_BOUND} s; their "
+             "rounds are left out." if never_up else "")
     return "\n".join([
         f"Medians (min-max) of {runs} runs of each measure ({results['exec']['runc']['runs']} of the exec) per "
         f"runtime, interleaved, on {machine_kind['cpus']} CPUs and {machine_kind['memory_gib']} GiB, host kernel "
         f"{machine_kind['kernel']}. RunCVM's cold start, by phase (s): {phases}. In the VM, the root filesystem "
-        f"(virtiofs) reads at {root_of_tmpfs:.2f}x the rate of tmpfs.", "", *rows])
+        f"(virtiofs) reads at {root_of_tmpfs:.2f}x the rate of tmpfs.{stuck}", "", *rows])
 
 
 def write_readme_table(readme: pathlib.Path, text: str) -> None:

@@ -16,7 +16,8 @@ import json
 import statistics
 import subprocess
 
-from exec_latency import RUNTIMES, idle_containers
+from exec_latency import idle_containers
+from report import RUNTIMES
 
 IMAGE = "runcvm-test/python3"
 FIGURES = ("read_root", "read_tmpfs", "metadata_root", "metadata_tmpfs", "cpu")

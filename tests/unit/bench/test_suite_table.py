@@ -33,6 +33,7 @@ def test_the_table_gives_ratios_against_runc(tmp_path):
                "cold_start": {"runc": figures, "runcvm": {**figures, "median": 20.0}},
                "cold_start_phases": {"kernel": 7.5},
                "at_once": 4, "cold_start_at_once": {"runc": figures, "runcvm": {**figures, "median": 40.0}},
+               "never_up_at_once": {"runc": 0, "runcvm": 1},
                "exec": {"runc": figures, "runcvm": {**figures, "median": 3.0}},
                "helper_memory_kib": {"qemu-system-x86 (12)": {"Pss_without_guest_ram": 102400, "Pss_File": 51200}},
                "workloads": workloads}
@@ -42,6 +43,7 @@ def test_the_table_gives_ratios_against_runc(tmp_path):
     assert "| `docker exec CONTAINER true` |" in text and "| 3.0x |" in text
     assert "| Reading a 32 MiB file on the root filesystem, in a running `py` container |" in text and "| 8.0x |" in text
     assert "the root filesystem (virtiofs) reads at 0.25x the rate of tmpfs" in text
+    assert "Of the 20 VMs started 4 at once, 1 never came up and was removed after 300 s" in text
     assert "| 100 (qemu-system-x86 100), of which mapped files, which every VM on the host shares, 50 |" in text
     readme = tmp_path / "README.md"
     readme.write_text(f"before\n{suite.MARKERS[0]}\nold\n{suite.MARKERS[1]}\nafter\n")
