@@ -40,7 +40,8 @@ class Podman:
     def cli(self, *args: str, timeout: float = 180, check: bool = True) -> subprocess.CompletedProcess:
         args = list(args)
         if args[0] in ("run", "create"):
-            hard = min(LIMIT, *(resource.getrlimit(kind)[1] for kind in (resource.RLIMIT_NOFILE, resource.RLIMIT_NPROC)))
+            hard = min([LIMIT, *(limit for kind in (resource.RLIMIT_NOFILE, resource.RLIMIT_NPROC)
+                                 if (limit := resource.getrlimit(kind)[1]) != resource.RLIM_INFINITY)])
             args[1:1] = ["--label", f"{TEST_LABEL}={self.owner}",
                          "--ulimit", f"nofile={hard}:{hard}", "--ulimit", f"nproc={hard}:{hard}"]
         elif args[:2] == ["network", "create"]:
