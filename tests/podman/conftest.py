@@ -11,10 +11,10 @@ import uuid
 import pytest
 
 from harness.playbooks import run_playbook
+from harness.resources import TEST_LABEL, with_label
 
 # The images the Podman tests run, copied from Docker's store (no registry is needed).
 IMAGES = ("debian", "python3")
-TEST_LABEL = "org.runcvm.test"
 # Podman asks for 1048576 open files and processes by default, which needs CAP_SYS_RESOURCE where
 # the host's hard limits are lower; the tests ask for what any host grants, under runc as under RunCVM.
 LIMIT = 16384
@@ -38,14 +38,11 @@ class Podman:
         self.owner = owner
 
     def cli(self, *args: str, timeout: float = 180, check: bool = True) -> subprocess.CompletedProcess:
-        args = list(args)
+        args = with_label(args, self.owner)  # podman takes docker's --label where docker does
         if args[0] in ("run", "create"):
             hard = min([LIMIT, *(limit for kind in (resource.RLIMIT_NOFILE, resource.RLIMIT_NPROC)
                                  if (limit := resource.getrlimit(kind)[1]) != resource.RLIM_INFINITY)])
-            args[1:1] = ["--label", f"{TEST_LABEL}={self.owner}",
-                         "--ulimit", f"nofile={hard}:{hard}", "--ulimit", f"nproc={hard}:{hard}"]
-        elif args[:2] == ["network", "create"]:
-            args[2:2] = ["--label", f"{TEST_LABEL}={self.owner}"]
+            args[1:1] = ["--ulimit", f"nofile={hard}:{hard}", "--ulimit", f"nproc={hard}:{hard}"]
         completed = subprocess.run(["podman", *args], capture_output=True, timeout=timeout, check=False)
         if check and completed.returncode != 0:
             raise AssertionError(f"podman {' '.join(args)} exited with {completed.returncode}:\n"
