@@ -1,4 +1,4 @@
-"""Faults: a helper of the VM killed, or the container killed while it boots. The container ends
+"""Faults: a helper of the VM killed or stuck, or the container killed while it boots. The container ends
 with a status that says what happened, its log says it in words (no Python traceback), and
 nothing of RunCVM stays on the host."""
 
@@ -62,6 +62,23 @@ def test_a_qemu_that_aborts_while_the_vm_boots_is_booted_again(docker_cli, runcv
     assert exit_status == 7, log
     assert "qemu aborted while the VM booted; booting it again" in log and log.count("ran") == 1, log
     assert "Traceback" not in log, log
+    docker_cli.cli("rm", name)
+
+
+def test_a_guest_that_stops_making_progress_while_it_boots_is_booted_again(
+        docker_cli, runcvm, test_images, nothing_left_behind):
+    """What a guest that lost an interrupt under TCG looks like from the host (QEMU idle, the guest
+    never up), made here by stopping QEMU once its devices are set up: the launcher boots the VM
+    once more, and the workload runs once."""
+    name = f"{docker_cli.owner}-stuck"
+    docker_cli.cli("run", "-d", f"--runtime={runcvm}", "--name", name, test_images[DEBIAN], "sh", "-c", "echo ran; exit 7")
+    qemu_pid = wait_for(lambda: docker_cli.processes(name).get("qemu-system-x86"), 60, 0.1, "QEMU to start")
+    wait_for(lambda: os.path.exists(f"/proc/{qemu_pid}/root/run/runcvm/agent.sock"), 60, 0.1, "QEMU's agent socket")
+    os.kill(qemu_pid, signal.SIGSTOP)
+    exit_status, log = ended(docker_cli, name, 2 * BOOT_BOUND)
+    assert exit_status == 7, log
+    assert "the VM stopped making progress before it came up" in log and "booting it again" in log, log
+    assert log.count("ran") == 1 and "Traceback" not in log, log
     docker_cli.cli("rm", name)
 
 

@@ -19,7 +19,7 @@ from runcvm import protocol
 from runcvm.events import signal_pipe, stop_signal_pipe
 from runcvm.launcher import disks, dns, follower, network, privileges, qemu, say
 from runcvm.launcher.execs import ExecServer
-from runcvm.launcher.supervisor import ChildFailed, Children, describe
+from runcvm.launcher.supervisor import ChildFailed, Children, IdleWatch, cpu_seconds, describe
 from runcvm.launcher.timing import Timing
 from runcvm.relay import FrameChannel, LocalStreams, Loop
 from runcvm.terminal import terminal_size
@@ -36,11 +36,22 @@ FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signa
              *range(signal.SIGRTMIN, signal.SIGRTMAX + 1))
 # Boots of the VM before its guest is up (see Launcher._boot_and_relay).
 BOOT_ATTEMPTS = 2
+# A boot keeps QEMU busy until the guest is up, about a CPU second a second under TCG; a guest
+# that waits for ever leaves it nearly idle (a few hundredths a second). Less CPU than this in
+# this many seconds, before the guest is up, is a guest that has stopped making progress.
+STUCK_WINDOW_SECONDS = 30
+STUCK_CPU_SECONDS = 1.5
+# How often QEMU's CPU time is looked at while the guest boots.
+WATCH_INTERVAL = 5
 # The exit status when RunCVM itself fails, as runc's 255 for a container that could not run.
 FAILED = 255
 
 
 class LaunchError(Exception):
+    pass
+
+
+class GuestStuck(LaunchError):
     pass
 
 
@@ -85,10 +96,9 @@ class Launcher:
         return status
 
     def _boot_and_relay(self, net: plan.Network, attached: list[disks.AttachedDisk]) -> int:
-        """Start virtiofsd and QEMU, and relay until the workload ends. A QEMU that aborts before
-        the guest is up boots once more: this QEMU's multi-threaded TCG can trip an assertion of
-        its own (iotlb_to_section) while the guest's kernel maps its devices, and nothing of the
-        workload has run yet."""
+        """Start virtiofsd and QEMU, and relay until the workload ends. A VM that fails before its
+        guest is up, in a way a new boot mends, boots once more (see _why_boot_again); nothing
+        of the workload has run yet."""
         attempt = 1
         while True:
             try:
@@ -96,16 +106,30 @@ class Launcher:
                                     layout.VIRTIOFS_SOCKET)
                 self._start_qemu(net, attached)
                 return self._relay()
-            except ChildFailed:
-                qemu_process = self.children.processes.get("qemu")
-                if self.started or attempt == BOOT_ATTEMPTS or qemu_process is None or qemu_process.poll() != -signal.SIGABRT:
+            except (ChildFailed, GuestStuck) as failure:
+                reason = self._why_boot_again(failure)
+                if reason is None or attempt == BOOT_ATTEMPTS:
                     raise
-            say("qemu aborted while the VM booted; booting it again")
+            say(f"{reason}; booting it again")
             self.children.kill()
             for socket_path in (layout.VIRTIOFS_SOCKET, layout.AGENT_SOCKET):
                 if os.path.lexists(socket_path):
                     os.unlink(socket_path)
             attempt += 1
+
+    def _why_boot_again(self, failure: Exception) -> str | None:
+        """Why the VM may boot again after `failure`, or None. Only before the guest is up, and for
+        what a new boot mends: this QEMU's multi-threaded TCG can trip an assertion of its own
+        (iotlb_to_section) while the guest's kernel maps its devices, or lose an interrupt, after
+        which the guest waits for ever."""
+        if self.started:
+            return None
+        if isinstance(failure, GuestStuck):
+            return str(failure)
+        qemu_process = self.children.processes.get("qemu")
+        if qemu_process is not None and qemu_process.poll() == -signal.SIGABRT:
+            return "qemu aborted while the VM booted"
+        return None
 
     def _network(self) -> plan.Network:
         resolv_conf = _read(f"{layout.VM_ROOT}/etc/resolv.conf")
@@ -194,8 +218,13 @@ class Launcher:
         loop.set_reader(wakeup, lambda: self._on_signals(os.read(wakeup, 256)))
         loop.set_reader(self.follower_reports, lambda: self._on_follower_reports(loop))
         vm.start()
+        qemu_pid = self.children.processes["qemu"].pid
+        booting = IdleWatch(lambda: cpu_seconds(qemu_pid), STUCK_WINDOW_SECONDS, longest_gap=2 * WATCH_INTERVAL)
         while self.streams.status is None:
-            loop.run_once()
+            loop.run_once(None if self.started else WATCH_INTERVAL)
+            if not self.started and booting.used_less_than(STUCK_CPU_SECONDS):
+                raise GuestStuck(f"the VM stopped making progress before it came up (QEMU used less than "
+                                 f"{STUCK_CPU_SECONDS} s of CPU in {STUCK_WINDOW_SECONDS} s)")
         self.timing.mark("exit")
         vm.send_json(protocol.EXIT_SEEN, 0, {})
         vm.writer.finish()

@@ -7,8 +7,10 @@ import signal
 import socket
 import subprocess
 import time
+import typing as t
 
 STARTUP_TIMEOUT = 30
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class ChildFailed(Exception):
@@ -78,6 +80,36 @@ class Children:
                 child.kill()
                 child.wait()
         self.processes.clear()
+
+
+def cpu_seconds(pid: int) -> float:
+    """The CPU time process `pid` has used, its threads' together (user and system)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+        fields = handle.read().rpartition(")")[2].split()  # after the command's name, which may hold spaces
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime and stime, the 14th and 15th fields
+
+
+class IdleWatch:
+    """Whether a process has used less than some CPU time over the last `window` seconds, from
+    samples taken whenever the caller asks. A gap of more than `longest_gap` seconds between two
+    samples (the watcher itself was stopped: `docker pause`, a suspended host) starts the window
+    over, so a pause is never taken for idleness."""
+
+    def __init__(self, cpu: t.Callable[[], float], window: float, longest_gap: float,
+                 clock: t.Callable[[], float] = time.monotonic):
+        self.cpu, self.window, self.longest_gap, self.clock = cpu, window, longest_gap, clock
+        self.samples: list[tuple[float, float]] = []  # (when, CPU seconds), oldest first
+
+    def used_less_than(self, cpu_seconds_in_window: float) -> bool:
+        now, used = self.clock(), self.cpu()
+        if self.samples and now - self.samples[-1][0] > self.longest_gap:
+            self.samples.clear()
+        self.samples.append((now, used))
+        # Keep one sample at least a window old, and nothing older than it.
+        while len(self.samples) > 1 and now - self.samples[1][0] >= self.window:
+            self.samples.pop(0)
+        since, used_then = self.samples[0]
+        return now - since >= self.window and used - used_then < cpu_seconds_in_window
 
 
 def describe(returncode: int) -> str:
