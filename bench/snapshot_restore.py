@@ -1,6 +1,7 @@
-"""The warm path's ceiling: a VM restored from a snapshot onto another root filesystem, against
-a cold boot of the same VM and against runc, in one run. RunCVM does not boot this way yet; this
-measures the mechanism with the payload's own QEMU and virtiofsd, as root on the host.
+"""A warm start's restore alone: a VM restored from a snapshot onto another root filesystem,
+against a cold boot of the same VM and against runc, in one run, with the payload's own QEMU and
+virtiofsd, as root on the host, outside Docker (RUNCVM_WARM_START's mechanism, without Docker,
+the runtime and the launcher around it).
 
     .venv/bin/python bench/snapshot_restore.py [--runs N] [--image IMAGE]
 

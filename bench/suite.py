@@ -4,7 +4,8 @@
                                     [--readme README.md]
     .venv/bin/python bench/suite.py --from-json bench/results.json --readme README.md
 
-Measures the cold start (`docker run --rm IMAGE true`, with RunCVM's phases), the same for
+Measures the cold start (`docker run --rm IMAGE true`, with RunCVM's phases), the warm start
+(the same with RUNCVM_WARM_START=1: the VM restored from a template), the cold start of
 several containers at once, `docker exec CONTAINER true` into an idle container, the memory of
 RunCVM's helpers (launcher, QEMU, virtiofsd) beside one idle VM (proportional set size without
 the guest's RAM, which QEMU and virtiofsd share as a memfd), and work inside a running container
@@ -85,6 +86,7 @@ def machine() -> dict:
 
 def measure(runs: int, image: str, workload_image: str) -> dict:
     started = cold_start.measure(runs, image)
+    warm = cold_start.measure(runs, image, warm=True)
     together = concurrent_start.measure(runs, image, AT_ONCE)
     with exec_latency.idle_containers(image) as names:
         execs = exec_latency.measure(runs * 4, names)
@@ -95,6 +97,8 @@ def measure(runs: int, image: str, workload_image: str) -> dict:
         "image": image, "workload_image": workload_image, "machine": machine(),
         "cold_start": {runtime: summary(started[runtime]) for runtime in report.RUNTIMES},
         "cold_start_phases": {name: statistics.median(values) for name, values in started["phases"].items()},
+        "warm_start": {runtime: summary(warm[runtime]) for runtime in report.RUNTIMES},
+        "warm_start_phases": {name: statistics.median(values) for name, values in warm["phases"].items()},
         "at_once": AT_ONCE,
         "cold_start_at_once": {runtime: summary(together[runtime]) for runtime in report.RUNTIMES},
         "never_up_at_once": together["never_up"],
@@ -118,6 +122,7 @@ def table(results: dict) -> str:
     machine_kind = results["machine"]
     rows = ["| | runc | RunCVM | RunCVM / runc |", "|---|---|---|---|",
             _row(f"`docker run --rm {results['image']} true`", results["cold_start"]),
+            _row("The same with `RUNCVM_WARM_START=1`, the VM restored from a template", results["warm_start"]),
             _row(f"{results['at_once']} of them at once, until the last ends", results["cold_start_at_once"]),
             _row("`docker exec CONTAINER true`", results["exec"])]
     helpers = results["helper_memory_kib"]
@@ -132,7 +137,8 @@ def table(results: dict) -> str:
     work = results["workloads"]
     rows += [_row(f"{label}, in a running `{results['workload_image']}` container", work[figure])
              for figure, label in WORKLOAD_ROWS]
-    phases = ", ".join(f"{name} {seconds:.2f}" for name, seconds in results["cold_start_phases"].items())
+    phases, warm_phases = (", ".join(f"{name} {seconds:.2f}" for name, seconds in results[key].items())
+                           for key in ("cold_start_phases", "warm_start_phases"))
     runs = results["cold_start"]["runc"]["runs"]
     root_of_tmpfs = work["read_tmpfs"]["runcvm"]["median"] / work["read_root"]["runcvm"]["median"]
     never_up = results["never_up_at_once"]["runcvm"]
@@ -142,7 +148,8 @@ def table(results: dict) -> str:
     return "\n".join([
         f"Medians (min-max) of {runs} runs of each measure ({results['exec']['runc']['runs']} of the exec) per "
         f"runtime, interleaved, on {machine_kind['cpus']} CPUs and {machine_kind['memory_gib']} GiB, host kernel "
-        f"{machine_kind['kernel']}. RunCVM's cold start, by phase (s): {phases}. In the VM, the root filesystem "
+        f"{machine_kind['kernel']}. RunCVM's cold start, by phase (s): {phases}; its warm start: {warm_phases}. "
+        f"In the VM, the root filesystem "
         f"(virtiofs) reads at {root_of_tmpfs:.2f}x the rate of tmpfs.{stuck}", "", *rows])
 
 

@@ -137,4 +137,13 @@ options:
         C(config.json) and the VM plan) to C(/tmp/runcvm-<container id>.json) on the host (C(RUNCVM_RUNTIME_DEBUG)).
     type: bool
     default: false
+  warm_start:
+    description:
+      - Restore the VM from a template, a VM saved once booted, instead of booting it (C(RUNCVM_WARM_START)).
+      - The first such container of its memory, vCPUs, NICs, kernel and payload makes the template, which
+        the host's containers then share, in C(/var/lib/runcvm/templates).
+      - A VM with O(disks), or with a kernel from its image, boots cold, and says why.
+    type: bool
+    default: false
+    version_added: 0.2.0
 """

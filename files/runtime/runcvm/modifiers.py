@@ -71,6 +71,8 @@ class Context:
     host_network_namespace: t.Callable[[], str | None] = namespace_id
     network_namespace_in_use: t.Callable[[str], bool] = namespaces.in_use
 
+    templates_dir: str = layout.HOST_TEMPLATES_DIR
+
     @property
     def kernels_dir(self) -> str:
         return os.path.join(self.payload_dir, layout.KERNELS_SUBDIR)
@@ -154,7 +156,8 @@ def mounts(spec: dict, context: Context, fields: dict) -> None:
     """The VM's root is the container's root seen at /vm, with every bind mount but /disks under
     it; tmpfs mounts are made by the VM itself. The order matters: runc mounts in array order.
     The launcher writes /.runcvm; the VM sees it (and the payload in it) through read-only mounts
-    of its own, over what the /vm rbind carried, and never sees /run."""
+    of its own, over what the /vm rbind carried, and never sees /run. RUNCVM_WARM_START adds the
+    host's templates and the root a template VM boots on (launcher/templates.py)."""
     tmpfs, kept = [], []
     for mount in spec["mounts"]:
         destination = mount["destination"]
@@ -184,6 +187,15 @@ def mounts(spec: dict, context: Context, fields: dict) -> None:
         {"destination": layout.PLAN_FILE, "type": "bind", "source": context.plan_path,
          "options": ["bind", "rprivate", "ro"]},
     ]
+    if fields["options"].warm_start:
+        os.makedirs(context.templates_dir, mode=0o700, exist_ok=True)
+        spec["mounts"] += [
+            {"destination": layout.TEMPLATES_DIR, "type": "bind", "source": context.templates_dir,
+             "options": ["bind", "rprivate", "nosuid", "nodev", "noexec"]},
+            {"destination": layout.TEMPLATE_ROOT + layout.STATE_DIR, "type": "bind", "source": context.state_dir,
+             "options": ["bind", "rprivate", "nosuid", "nodev", "ro"]},
+            {"destination": layout.TEMPLATE_ROOT + layout.GUEST_DIR, **payload},
+        ]
 
 
 def _under(path: str, directory: str) -> bool:

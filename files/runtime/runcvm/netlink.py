@@ -1,5 +1,5 @@
 """The little rtnetlink RunCVM speaks with the standard library alone: the requests the guest init
-makes to give the VM its network (set a link's name, MTU and state, add an address, add a route),
+makes to give the VM its network (set a link's name, MAC, MTU and state, add an address, add a route),
 and the kernel's news of links, addresses and routes as they change, which the guest init and the
 launcher's network follower listen to.
 
@@ -22,7 +22,7 @@ RTM_NEWLINK, RTM_DELLINK, RTM_NEWADDR, RTM_DELADDR, RTM_NEWROUTE, RTM_DELROUTE =
 RTMGRP_LINK, RTMGRP_IPV4_IFADDR, RTMGRP_IPV4_ROUTE, RTMGRP_IPV6_IFADDR, RTMGRP_IPV6_ROUTE = 0x1, 0x10, 0x40, 0x100, 0x400
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
 NLMSG_ERROR = 2
-IFLA_MTU, IFLA_IFNAME = 4, 3
+IFLA_ADDRESS, IFLA_MTU, IFLA_IFNAME = 1, 4, 3
 IFA_ADDRESS, IFA_LOCAL = 1, 2
 RTA_DST, RTA_OIF, RTA_GATEWAY = 1, 4, 5
 RT_TABLE_MAIN, RTPROT_BOOT, RTN_UNICAST = 254, 3, 1
@@ -69,8 +69,11 @@ class Netlink:
                     raise OSError(code, f"{what}: {os.strerror(code)}")
                 return
 
-    def set_link(self, name: str, *, new_name: str | None = None, mtu: int | None = None, up: bool = False) -> None:
+    def set_link(self, name: str, *, new_name: str | None = None, mtu: int | None = None, up: bool = False,
+                 address: str | None = None) -> None:
         body = _LINK.pack(socket.AF_UNSPEC, 0, socket.if_nametoindex(name), IFF_UP if up else 0, IFF_UP if up else 0)
+        if address is not None:
+            body += _attribute(IFLA_ADDRESS, bytes.fromhex(address.replace(":", "")))
         if new_name is not None:
             body += _attribute(IFLA_IFNAME, new_name.encode() + b"\0")
         if mtu is not None:

@@ -19,6 +19,7 @@ KVM_DEVICE = "/dev/kvm"
 TUN_DEVICE = "/dev/net/tun"
 KERNELS_SUBDIR = "kernels"
 KERNELS_DIR = f"{PAYLOAD_DIR}/{KERNELS_SUBDIR}"
+HOST_TEMPLATES_DIR = "/var/lib/runcvm/templates"  # RUNCVM_WARM_START's saved VMs (TEMPLATES_DIR in containers)
 RUNTIME_NAME = "runcvm"
 RUNTIME_BINARY = f"{PAYLOAD_DIR}/bin/runcvm-runtime"
 
@@ -54,12 +55,23 @@ EXEC_SOCKET = f"{RUN_DIR}/exec.sock"
 QMP_SOCKET = f"{RUN_DIR}/qmp.sock"                # QEMU's monitor, for the launcher's network follower
 UPDATE_QMP_SOCKET = f"{RUN_DIR}/qmp-update.sock"  # and for the runtime's `update`, which resizes the VM
 CONSOLE_LOG = f"{RUN_DIR}/console.log"
+# RUNCVM_WARM_START: VMs saved once booted, shared by the host's containers (bind-mounted from
+# HOST_TEMPLATES_DIR), and the console of the one a launcher makes.
+TEMPLATES_DIR = f"{RUN_DIR}/templates"
+TEMPLATE_CONSOLE = f"{RUN_DIR}/template-console.log"
+# The root a template VM boots on: the payload and RunCVM's state where the VM has them, and empty
+# mount points; nothing of the image, whose files (such as /etc/ld.so.preload) would otherwise
+# reach every VM restored from the template.
+TEMPLATE_ROOT = f"{RUN_DIR}/template-root"
 
 # Between the container and the VM.
 VIRTIOFS_TAG = "runcvmfs"
 AGENT_PORT_NAME = "org.runcvm.agent"
 DISK_SERIAL_PREFIX = "runcvm-disk"
 VM_MAC_PREFIX = "52:54:00"
+TEMPLATE_MAC_PREFIX = "52:54:00:ff:ff"  # a warm start's template VM's NICs, numbered (plan.template_mac)
+# What a warm start's template VM says on its console once it waits for a container's config.
+TEMPLATE_READY = "template ready: waiting for a container's config"
 VNC_PORT = 5900                         # RUNCVM_QEMU_DISPLAY=vnc: the VM's screen, on the container's IP
 
 # Trees a RUNCVM_DISKS file or mount point may not be in: RunCVM's own and the kernel's.

@@ -224,6 +224,10 @@ OPTIONS = (
            variable_name="BREAK"),
     Option("runtime_debug", Flag(), False,
            "write what the runtime decided at create to /tmp/runcvm-<container id>.json on the host"),
+    Option("warm_start", Flag(), False,
+           "restore the VM from a template: a VM saved once booted, made by the first such container of its "
+           "memory, vCPUs, NICs, kernel and payload, and shared by the host's containers",
+           since="0.2.0"),
 )
 BY_VARIABLE = {option.variable: option for option in OPTIONS}
 

@@ -21,6 +21,8 @@ import sys
 import types
 import typing as t
 
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core import layout
+
 # Imported only where a VmPlan's options are read: the guest init and the exec client never
 # handle them, and under TCG the import costs the VM's boot a quarter of a second.
 OPTIONS_MODULE = "ansible_collections.runcvm.runcvm.plugins.module_utils._core.options"
@@ -145,6 +147,13 @@ class GuestConfig:
     init_system: str | None = None  # the workload becomes PID 1 of the VM (options.INIT_SYSTEMS)
     cgroupfs: str = "hybrid"        # how the guest mounts cgroups: a value of options.CGROUPFS_MODES
     display: str = "none"           # options.QEMU_DISPLAYS: vnc, the guest relays layout.VNC_PORT to QEMU
+    random_seed: str = ""           # hex: mixed into the guest's random number generator, which a VM restored from a template shares
+
+
+def template_mac(index: int) -> str:
+    """The MAC of a warm start's template VM's NIC `index`, which the restored guest replaces with
+    that of the container's interface `index`."""
+    return f"{layout.TEMPLATE_MAC_PREFIX}:{index:02x}"
 
 
 T = t.TypeVar("T")

@@ -32,6 +32,7 @@ def test_the_table_gives_ratios_against_runc(tmp_path):
     results = {"image": "img", "workload_image": "py", "machine": {"cpus": 2, "memory_gib": 4, "kernel": "6.1"},
                "cold_start": {"runc": figures, "runcvm": {**figures, "median": 20.0}},
                "cold_start_phases": {"kernel": 7.5},
+               "warm_start": {"runc": figures, "runcvm": {**figures, "median": 4.0}}, "warm_start_phases": {"restore": 0.5},
                "at_once": 4, "cold_start_at_once": {"runc": figures, "runcvm": {**figures, "median": 40.0}},
                "never_up_at_once": {"runc": 0, "runcvm": 1},
                "exec": {"runc": figures, "runcvm": {**figures, "median": 3.0}},
@@ -39,6 +40,8 @@ def test_the_table_gives_ratios_against_runc(tmp_path):
                "workloads": workloads}
     text = suite.table(results)
     assert "| `docker run --rm img true` | 1.00 s (0.90-1.20) | 20.00 s (0.90-1.20) | 20.0x |" in text
+    assert "| The same with `RUNCVM_WARM_START=1`, the VM restored from a template | 1.00 s (0.90-1.20) | 4.00 s" in text
+    assert "cold start, by phase (s): kernel 7.50; its warm start: restore 0.50." in text
     assert "| 4 of them at once, until the last ends |" in text and "| 40.0x |" in text
     assert "| `docker exec CONTAINER true` |" in text and "| 3.0x |" in text
     assert "| Reading a 32 MiB file on the root filesystem, in a running `py` container |" in text and "| 8.0x |" in text

@@ -318,3 +318,20 @@ def test_the_kernels_modules_cover_all_of_lib_modules_when_asked(tmp_path, kerne
     (modules,) = [m for m in config["mounts"] if m["destination"].startswith("/vm/lib/modules")]
     assert modules["destination"] == "/vm/lib/modules" and modules["source"].endswith("/modules")
     assert "ro" in modules["options"]
+
+
+def test_a_warm_start_mounts_the_hosts_templates_and_the_root_a_template_boots_on(tmp_path, kernels):
+    config = load("plain", tmp_path)
+    config["process"]["env"].append("RUNCVM_WARM_START=1")
+    templates = tmp_path / "templates"
+    modifiers.rewrite(config, dataclasses.replace(context(tmp_path, kernels), templates_dir=str(templates)))
+    added = {m["destination"]: m for m in config["mounts"]
+             if m["destination"].startswith((layout.TEMPLATES_DIR, layout.TEMPLATE_ROOT))}
+    assert len(added) == 3
+    assert added[layout.TEMPLATES_DIR]["source"] == str(templates) and templates.is_dir()
+    assert added[layout.TEMPLATE_ROOT + layout.STATE_DIR]["source"] == str(tmp_path / modifiers.STATE_NAME)
+    assert added[layout.TEMPLATE_ROOT + layout.GUEST_DIR]["source"] == str(kernels)
+    assert all("ro" in mount["options"] for name, mount in added.items() if name != layout.TEMPLATES_DIR)
+    # Without the option, none of them.
+    plain, _plan = rewritten("plain", tmp_path, kernels)
+    assert not [m for m in plain["mounts"] if m["destination"].startswith((layout.TEMPLATES_DIR, layout.TEMPLATE_ROOT))]

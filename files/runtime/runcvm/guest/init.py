@@ -26,6 +26,8 @@ CGROUP_ROOT = "/sys/fs/cgroup"
 CGROUP_FLAGS = system.MS_NOSUID | system.MS_NODEV | system.MS_NOEXEC
 # The cgroup the workload and its execs run in when --pids-limit sets how many processes they may have.
 WORKLOAD_CGROUP = "workload"
+# How often a warm start's template VM looks for the container's config: a lookup on virtiofs each.
+TEMPLATE_POLL_SECONDS = 0.01
 
 
 def mount_system() -> None:
@@ -151,6 +153,26 @@ def become_init_system(port: int, timing: dict, disks: tuple[str, ...], init_sys
     session.exec_as_init(plan.loads(plan.Process, request, "the init system to start"))
 
 
+def wait_as_template() -> bool:
+    """Whether this VM is a warm start's template: booted with no config to read (its root is the
+    launcher's, not the image's), it says so on the console, the launcher saves it, and it waits
+    for a config, which it finds once restored as a container's VM."""
+    if os.path.exists(layout.GUEST_CONFIG_FILE):
+        return False
+    log(layout.TEMPLATE_READY)
+    while not os.path.exists(layout.GUEST_CONFIG_FILE):
+        time.sleep(TEMPLATE_POLL_SECONDS)
+    return True
+
+
+def resume_from_template(config: plan.GuestConfig) -> None:
+    """What a VM restored from a template must not keep of it: the state of the random number
+    generator, which every VM restored from it shares; the clock of when it was saved; its MACs."""
+    system.reseed_random(bytes.fromhex(config.random_seed))
+    system.set_clock_from_rtc()
+    network.take_container_macs(config.network)
+
+
 def main() -> int:
     started = time.monotonic()
     disks: tuple[str, ...] = ()
@@ -159,8 +181,13 @@ def main() -> int:
         timing = {"kernel_seconds": float(uptime.read().split()[0])}
     try:
         mount_system()
+        restored = wait_as_template()
+        if restored:
+            started, timing = time.monotonic(), {"kernel_seconds": 0.0}
         with open(layout.GUEST_CONFIG_FILE, encoding="utf-8") as handle:
             config = plan.loads(plan.GuestConfig, handle.read(), layout.GUEST_CONFIG_FILE)
+        if restored:
+            resume_from_template(config)
         cgroup = apply_config(config)
         if config.display == "vnc":
             display.start_relay(config.network.launcher_address)

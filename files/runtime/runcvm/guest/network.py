@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import socket
 
-from ansible_collections.runcvm.runcvm.plugins.module_utils._core.plan import Interface, Network, Route
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core.plan import Interface, Network, Route, template_mac
 from runcvm.guest import log
 from runcvm.netlink import RTMGRP_LINK, Netlink, changes, events
 from runcvm.relay import Loop
@@ -50,6 +50,15 @@ def configure_ipv6(network: Network) -> None:
     for scope in ("all", "default", *(interface.name for interface in network.interfaces)):
         for setting, value in STATIC_IPV6:
             set_ipv6(scope, setting, value)
+
+
+def take_container_macs(network: Network) -> None:
+    """A VM restored from a warm start's template has the template's NICs, numbered by their MACs
+    in the order of the container's interfaces: each takes the MAC of its interface."""
+    links = links_by_mac()
+    with Netlink() as netlink:
+        for index, interface in enumerate(network.interfaces):
+            netlink.set_link(links[template_mac(index)], address=interface.mac)
 
 
 def configure(network: Network) -> None:

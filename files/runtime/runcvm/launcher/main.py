@@ -17,7 +17,7 @@ import tty
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core import layout, plan
 from runcvm import protocol
 from runcvm.events import signal_pipe, stop_signal_pipe
-from runcvm.launcher import disks, dns, follower, network, privileges, qemu, say
+from runcvm.launcher import disks, dns, follower, network, privileges, qemu, say, templates
 from runcvm.launcher.execs import ExecServer
 from runcvm.launcher.supervisor import ChildFailed, Children, IdleWatch, cpu_seconds, describe
 from runcvm.launcher.timing import Timing
@@ -43,6 +43,9 @@ STUCK_WINDOW_SECONDS = 30
 STUCK_CPU_SECONDS = 1.5
 # How often QEMU's CPU time is looked at while the guest boots.
 WATCH_INTERVAL = 5
+# What the guest mixes into its random number generator: all a VM restored from a template has
+# of its own before the workload starts.
+RANDOM_SEED_BYTES = 32
 # The exit status when RunCVM itself fails, as runc's 255 for a container that could not run.
 FAILED = 255
 
@@ -88,42 +91,50 @@ class Launcher:
             attached = disks.prepare(self.options.disks, layout.VM_ROOT)
         except disks.DiskError as error:
             raise LaunchError(str(error)) from error
+        vm = self._vm(net, attached)
+        template = self._template(vm) if self.options.warm_start else None
         self._write_guest_config(net, attached)
-        status = self._boot_and_relay(net, attached)
+        status = self._boot_and_relay(vm, template)
         self.children.stop(POWEROFF_TIMEOUT)
         if self.options.timing:
             say(f"timing: {self.timing.line()}")
         return status
 
-    def _boot_and_relay(self, net: plan.Network, attached: list[disks.AttachedDisk]) -> int:
-        """Start virtiofsd and QEMU, and relay until the workload ends. A VM that fails before its
-        guest is up, in a way a new boot mends, boots once more (see _why_boot_again); nothing
-        of the workload has run yet."""
+    def _boot_and_relay(self, vm: qemu.Vm, template: str | None) -> int:
+        """Start virtiofsd and QEMU, booting `vm` or restoring it from `template`, and relay until
+        the workload ends. A VM that fails before its guest is up, in a way a new boot mends,
+        boots once more, cold (see _why_boot_again); nothing of the workload has run yet."""
         attempt = 1
         while True:
             try:
-                self.children.start("virtiofsd", qemu.virtiofsd_command(self.options.virtiofsd_cache, self.options.sys_admin),
-                                    layout.VIRTIOFS_SOCKET)
-                self._start_qemu(net, attached)
+                self.children.start("virtiofsd", self._virtiofsd(), layout.VIRTIOFS_SOCKET)
+                self._start_qemu(vm, template)
                 return self._relay()
             except (ChildFailed, GuestStuck) as failure:
-                reason = self._why_boot_again(failure)
+                reason = self._why_boot_again(failure, template)
                 if reason is None or attempt == BOOT_ATTEMPTS:
                     raise
             say(f"{reason}; booting it again")
+            if template:
+                templates.discard(template)
+                template = None
+                self.timing.boot = "cold"
             self.children.kill()
             for socket_path in (layout.VIRTIOFS_SOCKET, layout.AGENT_SOCKET):
                 if os.path.lexists(socket_path):
                     os.unlink(socket_path)
             attempt += 1
 
-    def _why_boot_again(self, failure: Exception) -> str | None:
+    def _why_boot_again(self, failure: Exception, template: str | None) -> str | None:
         """Why the VM may boot again after `failure`, or None. Only before the guest is up, and for
-        what a new boot mends: this QEMU's multi-threaded TCG can trip an assertion of its own
-        (iotlb_to_section) while the guest's kernel maps its devices, or lose an interrupt, after
-        which the guest waits for ever."""
+        what a new boot mends: a template that did not restore (it is discarded, and the VM boots
+        cold); this QEMU's multi-threaded TCG can trip an assertion of its own (iotlb_to_section)
+        while the guest's kernel maps its devices, or lose an interrupt, after which the guest
+        waits for ever."""
         if self.started:
             return None
+        if template:
+            return f"the VM did not come up from its warm start's template ({failure})"
         if isinstance(failure, GuestStuck):
             return str(failure)
         qemu_process = self.children.processes.get("qemu")
@@ -159,17 +170,20 @@ class Launcher:
                                   resolv_conf=layout.GUEST_RESOLV_CONF if self.proxied_dns else None,
                                   disks=tuple(disk.guest for disk in attached), pids_limit=self.plan.pids_limit,
                                   init_system=self.plan.init_system, cgroupfs=self.plan.cgroupfs,
-                                  display=self.options.qemu_display)
+                                  display=self.options.qemu_display, random_seed=os.urandom(RANDOM_SEED_BYTES).hex())
         with open(layout.GUEST_CONFIG_FILE, "w", encoding="utf-8") as handle:
             handle.write(plan.dumps(config))
 
-    def _start_qemu(self, net: plan.Network, attached: list[disks.AttachedDisk]) -> None:
+    def _virtiofsd(self, shared_dir: str = layout.VM_ROOT) -> list[str]:
+        return qemu.virtiofsd_command(self.options.virtiofsd_cache, self.options.sys_admin, shared_dir)
+
+    def _vm(self, net: plan.Network, attached: list[disks.AttachedDisk]) -> qemu.Vm:
         kernel = self.plan.kernel
         for path in (kernel.kernel, kernel.initrd):
             if not os.path.isfile(path):
                 raise LaunchError(f"the kernel file {path} is missing: reinstall the kernels with the "
                                   "runcvm.runcvm.kernels role")
-        vm = qemu.Vm(
+        return qemu.Vm(
             accelerator=self.plan.accelerator, memory_mib=self.plan.memory_mib,
             cpus=self.plan.cpus or len(os.sched_getaffinity(0)), kernel=kernel.kernel, initrd=kernel.initrd,
             root_arguments=kernel.root_arguments, nics=tuple((i.name, i.tap, i.mac) for i in net.interfaces),
@@ -178,10 +192,41 @@ class Launcher:
             disks=tuple((disk.path, disk.guest.serial) for disk in attached), init_system=self.plan.init_system,
             hugetlb=self.options.hugetlb, bios_debug=self.options.bios_debug,
             vnc_address=net.launcher_address if self._display() else None)
-        command = qemu.command(vm)
+
+    def _template(self, vm: qemu.Vm) -> str | None:
+        """RUNCVM_WARM_START: the saved template to restore `vm` from, made now if there is none
+        yet; None, said with the reason, where the VM boots cold instead."""
+        reason = templates.unfit(vm)
+        if reason is None:
+            # The template VM must find no config (a restarted container's is still there).
+            if os.path.lexists(layout.GUEST_CONFIG_FILE):
+                os.unlink(layout.GUEST_CONFIG_FILE)
+            template_vm = dataclasses.replace(vm, console=layout.TEMPLATE_CONSOLE)
+            virtiofsd = self._virtiofsd(layout.TEMPLATE_ROOT)
+            try:
+                path = templates.path_for(qemu.template_key(template_vm, virtiofsd))
+                if not os.path.exists(path):
+                    self.timing.mark("template")
+                    templates.make(template_vm, virtiofsd, path)
+                    self.timing.mark("template_made")
+                templates.used(path)
+                self.timing.boot = "restored"
+                return path
+            except (ChildFailed, templates.TemplateError, OSError) as error:
+                reason = f"its template could not be made: {error}"
+        say(f"RUNCVM_WARM_START: the VM boots cold: {reason}")
+        return None
+
+    def _start_qemu(self, vm: qemu.Vm, template: str | None) -> None:
+        command = qemu.command(vm, incoming=template)
         self._break_at("preqemu", " ".join(command))
         self.timing.mark("qemu")
         self.children.start("qemu", command, layout.AGENT_SOCKET)
+        if template:
+            try:
+                templates.resume(template)
+            except templates.TemplateError as error:
+                raise ChildFailed(str(error)) from error
 
     def _break_at(self, stage: str, shown: str = "") -> None:
         """RUNCVM_BREAK: a shell in the container at `stage`, on the container's own streams; the

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
+import os
 
-from ansible_collections.runcvm.runcvm.plugins.module_utils._core import layout
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core import layout, plan
 
 # TCG's translation cache; QEMU's default (up to 1 GiB) would not fit the container's overhead.
 TCG_CACHE_MIB = 64
@@ -17,6 +20,13 @@ SANDBOX = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=de
 SPARE_NIC_PORTS = 4
 # QEMU's -vnc takes a display number: the port less this.
 VNC_BASE_PORT = 5900
+
+
+# A template VM's NICs (RUNCVM_WARM_START) have a backend that needs nothing of the host, and
+# MACs of their own (plan.template_mac), which the guest replaces with the container's once restored.
+TEMPLATE_NETDEV = "hubport"
+# What a template's key covers besides the VM's command line; a new format makes new templates.
+TEMPLATE_FORMAT = 1
 
 
 def nic_port(index: int) -> str:
@@ -81,7 +91,9 @@ def kernel_command_line(vm: Vm) -> str:
     return " ".join(part for part in parts if part)
 
 
-def command(vm: Vm) -> list[str]:
+def command(vm: Vm, template: bool = False, incoming: str | None = None) -> list[str]:
+    """QEMU's command line for `vm`; `template`: the VM a warm start's template is saved from
+    (NICs without the container's taps and MACs); `incoming`: a saved template to restore."""
     accelerator = "kvm" if vm.accelerator == "kvm" else f"tcg,tb-size={TCG_CACHE_MIB}"
     args = [
         f"{layout.GUEST_DIR}/bin/qemu-system-x86_64", "-L", f"{layout.GUEST_DIR}/share/qemu",
@@ -110,8 +122,9 @@ def command(vm: Vm) -> list[str]:
         # No I/O window: the ports hold modern virtio NICs only, and q35 has few I/O ports to give.
         args += ["-device", f"pcie-root-port,id={nic_port(index)},chassis={index + 1},io-reserve=0"]
     for index, (interface, tap, mac) in enumerate(vm.nics):
-        args += ["-netdev", _joined(tap_netdev(interface, tap), "type"),
-                 "-device", _joined(nic_device(interface, mac, nic_port(index)), "driver")]
+        netdev = {"type": TEMPLATE_NETDEV, "id": nic_ids(interface)[0], "hubid": str(index)} if template else tap_netdev(interface, tap)
+        args += ["-netdev", _joined(netdev, "type"),
+                 "-device", _joined(nic_device(interface, plan.template_mac(index) if template else mac, nic_port(index)), "driver")]
     for index, (path, serial) in enumerate(vm.disks):
         args += ["-drive", f"file={path},format=raw,if=none,id=disk{index},discard=unmap",
                  "-device", f"virtio-blk-pci,drive=disk{index},serial={serial}"]
@@ -122,14 +135,34 @@ def command(vm: Vm) -> list[str]:
         args += ["-device", "VGA", "-vnc", f"{vm.vnc_address}:{display},password=off"]
     if vm.bios_debug:  # SeaBIOS writes its debug output to QEMU's debug console port
         args += ["-chardev", "file,id=firmware,path=/proc/self/fd/2", "-device", "isa-debugcon,iobase=0x402,chardev=firmware"]
+    if template or incoming:
+        # A new generation ID at each QEMU start: a restored guest's kernel reseeds its random
+        # number generator, which every VM restored from the template would otherwise share.
+        args += ["-device", "vmgenid"]
     args += ["-kernel", vm.kernel, "-initrd", vm.initrd, "-append", kernel_command_line(vm)]
+    if incoming:
+        args += ["-incoming", "defer"]  # templates.resume loads it
     return args
 
 
-def virtiofsd_command(cache: str, sys_admin: bool = False) -> list[str]:
-    """virtiofsd serving the container's root, as the launcher sees it, with `cache` (RUNCVM_VIRTIOFSD_CACHE);
-    `sys_admin` lets the guest's root use CAP_SYS_ADMIN on it (RUNCVM_SYS_ADMIN)."""
+def template_key(vm: Vm, virtiofsd: list[str]) -> str:
+    """What a template for `vm`, served by `virtiofsd`, depends on: its template command line
+    (memory, vCPUs, NICs, devices, kernel and its command line), virtiofsd's, and the manifests of
+    the kernel's build and of the payload, which hold the digest of every file. OSError where a
+    manifest is missing."""
+    digest = hashlib.sha256(json.dumps({"format": TEMPLATE_FORMAT, "command": command(vm, template=True),
+                                        "virtiofsd": virtiofsd}).encode())
+    for manifest in (os.path.join(os.path.dirname(vm.kernel), "manifest.json"), f"{layout.GUEST_DIR}/manifest.json"):
+        with open(manifest, "rb") as handle:
+            digest.update(handle.read())
+    return digest.hexdigest()[:32]
+
+
+def virtiofsd_command(cache: str, sys_admin: bool = False, shared_dir: str = layout.VM_ROOT) -> list[str]:
+    """virtiofsd serving the container's root, as the launcher sees it (or `shared_dir`), with
+    `cache` (RUNCVM_VIRTIOFSD_CACHE); `sys_admin` lets the guest's root use CAP_SYS_ADMIN on it
+    (RUNCVM_SYS_ADMIN)."""
     cache = "never" if cache == "none" else cache
-    return [f"{layout.GUEST_DIR}/bin/virtiofsd", f"--socket-path={layout.VIRTIOFS_SOCKET}", f"--shared-dir={layout.VM_ROOT}",
+    return [f"{layout.GUEST_DIR}/bin/virtiofsd", f"--socket-path={layout.VIRTIOFS_SOCKET}", f"--shared-dir={shared_dir}",
             "--sandbox=chroot", "--announce-submounts", f"--cache={cache}", "--log-level=error",
             *(["--modcaps=+sys_admin"] if sys_admin else [])]

@@ -74,8 +74,9 @@ class Children:
                 child.wait()
 
     def kill(self) -> None:
-        """Kill what still runs, reap it, and forget every helper: none is watched any more."""
-        for child in self.processes.values():
+        """Kill what still runs, last started first (QEMU before the virtiofsd it uses), reap it,
+        and forget every helper: none is watched any more."""
+        for child in reversed(self.processes.values()):
             if child.poll() is None:
                 child.kill()
                 child.wait()

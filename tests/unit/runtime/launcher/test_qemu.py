@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
+
 from runcvm.launcher import qemu
 
 
@@ -80,3 +84,33 @@ def test_a_screen_served_over_vnc_on_the_launchers_address_with_the_console_on_i
     assert "tty0" not in qemu.command(vm())[-1]
     assert qemu.virtiofsd_command("auto", sys_admin=True)[-1] == "--modcaps=+sys_admin"
     assert "--modcaps=+sys_admin" not in qemu.virtiofsd_command("auto")
+
+
+def test_a_template_vm_has_nics_of_its_own_and_a_restored_one_waits_for_its_state():
+    template = " ".join(qemu.command(vm(), template=True))
+    assert "-netdev hubport,id=net-eth0,hubid=0" in template and "tap-eth0" not in template
+    assert "-device virtio-net-pci,id=nic-eth0,netdev=net-eth0,mac=52:54:00:ff:ff:00,bus=nicport0" in template
+    restored = qemu.command(vm(), incoming="/run/runcvm/templates/t.vm")
+    assert restored[-2:] == ["-incoming", "defer"] and "-netdev tap,id=net-eth0,ifname=tap-eth0" in " ".join(restored)
+    # A new generation ID at each start makes a restored guest reseed; a cold boot needs none.
+    assert "vmgenid" in template and "vmgenid" in restored and "vmgenid" not in qemu.command(vm())
+
+
+def test_a_templates_key_follows_the_vm_virtiofsd_kernel_and_payload(tmp_path, monkeypatch):
+    (tmp_path / "kernel").mkdir()
+    (tmp_path / "kernel" / "manifest.json").write_text('{"digest": "k1"}')
+    (tmp_path / "manifest.json").write_text('{"digest": "p1"}')
+    monkeypatch.setattr(qemu.layout, "GUEST_DIR", str(tmp_path))
+    base = vm(kernel=str(tmp_path / "kernel" / "vmlinux"))
+    virtiofsd = qemu.virtiofsd_command("auto")
+    key = qemu.template_key(base, virtiofsd)
+    assert key == qemu.template_key(base, virtiofsd)
+    others = {qemu.template_key(dataclasses.replace(base, memory_mib=1024), virtiofsd),
+              qemu.template_key(dataclasses.replace(base, nics=()), virtiofsd),
+              qemu.template_key(base, qemu.virtiofsd_command("always"))}
+    (tmp_path / "manifest.json").write_text('{"digest": "p2"}')
+    others.add(qemu.template_key(base, virtiofsd))
+    assert key not in others and len(others) == 4
+    (tmp_path / "kernel" / "manifest.json").unlink()
+    with pytest.raises(OSError):
+        qemu.template_key(base, virtiofsd)
