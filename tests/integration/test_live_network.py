@@ -62,12 +62,12 @@ def test_network_connect_and_disconnect_reach_the_running_vm(docker_cli, runcvm,
         docker_cli.cli("network", "connect", added, vm)
         wanted = addresses_on(booted_on) | addresses_on(added)
         assert len(wanted) == 3  # IPv4 on each network, IPv6 on the added one
-        connected = wait_for(lambda: (now := view()) and now[1] == wanted and now, 120, 0.2,
-                             f"the VM to take the addresses {wanted}")
-        seconds["connect"].append(round(time.monotonic() - started, 1))
         # Named as Docker named it in the container (eth1, then eth2... as under runc).
         (docker_name,) = {link[0] for link in snapshot(namespace)["links"] if link[1] == "veth"} - {"eth0"}
-        assert connected[0] == f"eth0 {docker_name} lo"
+        # Links and addresses are read one after the other: wait until both are as wanted.
+        wait_for(lambda: (now := view()) and now[:2] == (f"eth0 {docker_name} lo", wanted), 120, 0.2,
+                 f"the VM to have {docker_name} and the addresses {wanted}")
+        seconds["connect"].append(round(time.monotonic() - started, 1))
         assert fetch(vm, peer) == hostnames[peer]  # by name on the added network, both ways
         assert fetch(peer, vm) == hostnames[vm]
 

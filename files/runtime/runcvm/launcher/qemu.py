@@ -26,7 +26,7 @@ VNC_BASE_PORT = 5900
 # MACs of their own (plan.template_mac), which the guest replaces with the container's once restored.
 TEMPLATE_NETDEV = "hubport"
 # What a template's key covers besides the VM's command line; a new format makes new templates.
-TEMPLATE_FORMAT = 1
+TEMPLATE_FORMAT = 2
 
 
 def nic_port(index: int) -> str:
