@@ -19,7 +19,7 @@ from runcvm import protocol
 from runcvm.events import signal_pipe, stop_signal_pipe
 from runcvm.launcher import disks, dns, follower, network, privileges, qemu, say, templates
 from runcvm.launcher.execs import ExecServer
-from runcvm.launcher.supervisor import ChildFailed, Children, IdleWatch, cpu_seconds, describe
+from runcvm.launcher.supervisor import ChildFailed, Children, IdleWatch, cpu_seconds, describe, remove
 from runcvm.launcher.timing import Timing
 from runcvm.relay import FrameChannel, LocalStreams, Loop
 from runcvm.terminal import terminal_size
@@ -120,9 +120,7 @@ class Launcher:
                 template = None
                 self.timing.boot = "cold"
             self.children.kill()
-            for socket_path in (layout.VIRTIOFS_SOCKET, layout.AGENT_SOCKET):
-                if os.path.lexists(socket_path):
-                    os.unlink(socket_path)
+            remove(layout.VIRTIOFS_SOCKET, layout.AGENT_SOCKET)
             attempt += 1
 
     def _why_boot_again(self, failure: Exception, template: str | None) -> str | None:
@@ -199,8 +197,7 @@ class Launcher:
         reason = templates.unfit(vm)
         if reason is None:
             # The template VM must find no config (a restarted container's is still there).
-            if os.path.lexists(layout.GUEST_CONFIG_FILE):
-                os.unlink(layout.GUEST_CONFIG_FILE)
+            remove(layout.GUEST_CONFIG_FILE)
             template_vm = dataclasses.replace(vm, console=layout.TEMPLATE_CONSOLE)
             virtiofsd = self._virtiofsd(layout.TEMPLATE_ROOT)
             try:

@@ -83,6 +83,13 @@ class Children:
         self.processes.clear()
 
 
+def remove(*paths: str) -> None:
+    """Remove what of `paths` exists: sockets and files a helper left behind."""
+    for path in paths:
+        if os.path.lexists(path):
+            os.unlink(path)
+
+
 def cpu_seconds(pid: int) -> float:
     """The CPU time process `pid` has used, its threads' together (user and system)."""
     with open(f"/proc/{pid}/stat", encoding="ascii") as handle:

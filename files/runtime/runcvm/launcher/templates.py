@@ -24,7 +24,7 @@ from qemu.qmp.legacy import QEMUMonitorProtocol
 
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core import layout
 from runcvm.launcher import qemu
-from runcvm.launcher.supervisor import Children
+from runcvm.launcher.supervisor import Children, remove
 
 # How long the template VM may take to boot, and QEMU to save it, under TCG on a busy host.
 BOOT_BOUND = 300
@@ -81,10 +81,7 @@ def make(vm: qemu.Vm, virtiofsd: list[str], path: str) -> None:
         raise TemplateError(f"QEMU's monitor: {error!r}") from error
     finally:
         children.kill()
-        for leftover in (partial, layout.VIRTIOFS_SOCKET, layout.AGENT_SOCKET, layout.QMP_SOCKET,
-                         layout.UPDATE_QMP_SOCKET):
-            if os.path.lexists(leftover):
-                os.unlink(leftover)
+        remove(partial, layout.VIRTIOFS_SOCKET, layout.AGENT_SOCKET, layout.QMP_SOCKET, layout.UPDATE_QMP_SOCKET)
     trim()
 
 
