@@ -1,92 +1,21 @@
 """runcvm-runtime: the OCI runtime dockerd calls. It reads runc's command line without parsing
-all of it, rewrites the bundle's config.json on `create` (writing the VM plan beside it) and the
-process.json of `exec`, and then becomes the real runc with the command line unchanged. On
-`update` it runs runc with the resources rewritten, and resizes the VM's memory around it."""
+all of it, has `create`, `exec` and `update` rewritten (runcvm.rewrite), and then becomes the real
+runc with the command line unchanged. Every other subcommand (`start`, `state`, `kill`, `delete`:
+three of them on the path of each `docker run`) goes straight to runc, with nothing imported that
+it does not need: the rewrites' imports cost about 40 ms a call."""
 
 from __future__ import annotations
 
-import dataclasses
-import datetime
-import json
 import os
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
-import time
 import typing as t
 
-from ansible_collections.runcvm.runcvm.plugins.module_utils._core import layout, plan
-from runcvm import modifiers, protocol
-from runcvm.exec_spec import rewrite_exec
+from runcvm.runc_cli import WrapperError, global_options, subcommand
 
-if t.TYPE_CHECKING:
-    from runcvm.balloon import Balloon
-
-# Global runc options that take a value; every other leading option is a flag.
-VALUE_OPTIONS = {"--log", "--log-format", "--root", "--criu", "--rootless"}
 RUNC_CANDIDATES = ("/usr/sbin/runc", "/usr/bin/runc", "/usr/local/sbin/runc", "/usr/local/bin/runc", "/sbin/runc")
 RUNC_OVERRIDE = "RUNCVM_RUNC"
-
-
-class WrapperError(Exception):
-    pass
-
-
-def global_options(argv: t.Sequence[str]) -> tuple[dict[str, str], int]:
-    """The global options before the subcommand, and the subcommand's index in argv."""
-    options: dict[str, str] = {}
-    index = 0
-    while index < len(argv) and argv[index].startswith("-"):
-        name, equals, value = argv[index].partition("=")
-        if name in VALUE_OPTIONS and not equals:
-            index += 1
-            value = argv[index] if index < len(argv) else ""
-        options[name] = value
-        index += 1
-    return options, index
-
-
-def subcommand(argv: t.Sequence[str]) -> str | None:
-    index = global_options(argv)[1]
-    return argv[index] if index < len(argv) else None
-
-
-def _subcommand_option(argv: t.Sequence[str], names: tuple[str, ...]) -> str | None:
-    """The value of the subcommand's option `names` (`--name value` or `--name=value`)."""
-    index = global_options(argv)[1] + 1
-    while index < len(argv):
-        name, equals, value = argv[index].partition("=")
-        if name in names:
-            if not equals and index + 1 == len(argv):
-                raise WrapperError(f"{name} needs a value")
-            return value if equals else argv[index + 1]
-        index += 1
-    return None
-
-
-def bundle_dir(argv: t.Sequence[str]) -> str:
-    """--bundle/-b of `create`, else the current directory, as runc does."""
-    return _subcommand_option(argv, ("--bundle", "-b")) or os.getcwd()
-
-
-def process_file(argv: t.Sequence[str]) -> str | None:
-    """--process/-p of `exec`."""
-    return _subcommand_option(argv, ("--process", "-p"))
-
-
-def _with_subcommand_option(argv: list[str], names: tuple[str, ...], value: str) -> list[str]:
-    """argv with the value of the subcommand's option `names`, which it has, replaced."""
-    index = global_options(argv)[1] + 1
-    while index < len(argv):
-        name, equals, _value = argv[index].partition("=")
-        if name in names:
-            if equals:
-                return [*argv[:index], f"{name}={value}", *argv[index + 1:]]
-            return [*argv[:index + 1], value, *argv[index + 2:]]
-        index += 1
-    raise WrapperError(f"no {names[0]} to replace")
+# The subcommands whose input RunCVM changes before runc sees it.
+REWRITTEN = ("create", "exec", "update")
 
 
 def find_runc(environ: t.Mapping[str, str] | None = None) -> str:
@@ -98,6 +27,7 @@ def find_runc(environ: t.Mapping[str, str] | None = None) -> str:
     for candidate in RUNC_CANDIDATES:
         if os.access(candidate, os.X_OK):
             return candidate
+    import shutil  # pylint: disable=import-outside-toplevel  # here only: it brings re, 6 ms a call
     found = shutil.which("runc")
     if found:
         return found
@@ -112,6 +42,9 @@ def log_error(options: dict[str, str], message: str) -> None:
     if not path:
         return
     if options.get("--log-format") == "json":
+        # Imported here only, as the rewrites are: json brings re, 5 ms of every runtime call.
+        import datetime  # pylint: disable=import-outside-toplevel
+        import json  # pylint: disable=import-outside-toplevel
         line = json.dumps({"level": "error", "msg": f"runcvm: {message}",
                            "time": datetime.datetime.now(datetime.timezone.utc).isoformat()})
     else:
@@ -120,146 +53,19 @@ def log_error(options: dict[str, str], message: str) -> None:
         log.write(line + "\n")
 
 
-def _write(path: str, text: str, mode: int = 0o600) -> None:
-    """Replace `path` whole, never leaving it half-written: a temporary file, then a rename."""
-    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=f".{os.path.basename(path)}.")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.chmod(temporary, os.stat(path).st_mode & 0o777 if os.path.exists(path) else mode)
-        os.rename(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
-
-
-def rewrite_process(path: str) -> None:
-    with open(path, encoding="utf-8") as handle:
-        process = json.load(handle)
-    _write(path, json.dumps(rewrite_exec(process)))
-
-
-def rewrite_bundle(context: modifiers.Context) -> None:
-    """Rewrite the bundle's config.json and write the VM plan beside it; a bundle already
-    rewritten is left as it is."""
-    started = time.monotonic()
-    path = os.path.join(context.bundle, "config.json")
-    with open(path, encoding="utf-8") as handle:
-        original = handle.read()
-    config = json.loads(original)
-    if modifiers.rewritten(config) and os.path.isfile(context.plan_path):
-        return
-    vm_plan = modifiers.rewrite(config, context)
-    vm_plan = dataclasses.replace(vm_plan, rewrite_seconds=round(time.monotonic() - started, 4))
-    # The plan and the state directory first: config.json names them as mount sources. The mount
-    # points in it are made here, as the VM's view of it is read-only by the time runc mounts them.
-    os.makedirs(context.state_dir, mode=0o700, exist_ok=True)
-    for mount_point in (layout.GUEST_DIR, layout.GUEST_DNS_DIR):
-        os.makedirs(context.state_dir + mount_point.removeprefix(layout.STATE_DIR), exist_ok=True)
-    _write(context.plan_path, plan.dumps(vm_plan), mode=0o400)
-    _write(path, json.dumps(config))
-    if vm_plan.options.runtime_debug:
-        decided = {"original": json.loads(original), "rewritten": config, "plan": json.loads(plan.dumps(vm_plan))}
-        _write(debug_log_path(context.bundle), json.dumps(decided, indent=1))
-
-
-def update(argv: list[str], runc: str) -> int:
-    """runc `update` with its resources (a file, or `-` for standard input, as containerd gives them)
-    made the container's, as at create, passed on through a memfd. A new --memory resizes the VM
-    too: before the cgroup shrinks, after it grows, so that the cgroup always holds the VM. The
-    CPU quota sets how many of the VM's vCPUs are online."""
-    source = _subcommand_option(argv, ("--resources", "-r"))
-    if source is None:
-        return subprocess.run([runc, *argv], check=False).returncode
-    if source == "-":
-        resources = json.load(sys.stdin)
-    else:
-        with open(source, encoding="utf-8") as handle:
-            resources = json.load(handle)
-    state = subprocess.run([runc, *argv[:global_options(argv)[1]], "state", argv[-1]], capture_output=True, text=True,
-                           check=False)
-    if state.returncode != 0:
-        raise WrapperError(f"cannot read the container's state from runc: {state.stderr.strip()}")
-    state = json.loads(state.stdout)
-    with open(os.path.join(state["bundle"], modifiers.PLAN_NAME), encoding="utf-8") as handle:
-        vm_plan = plan.loads(plan.VmPlan, handle.read(), "the VM's plan")
-    asked_mib = modifiers.update_resources(resources, vm_plan)
-    rewritten = os.memfd_create("runcvm-resources", 0)
-    os.set_inheritable(rewritten, True)
-    os.write(rewritten, json.dumps(resources).encode())
-    command = [runc, *_with_subcommand_option(argv, ("--resources", "-r"), f"/proc/self/fd/{rewritten}")]
-    status = _run(command) if asked_mib is None else _with_memory(command, state["pid"], asked_mib, vm_plan)
-    if status == 0 and "cpu" in resources:
-        _set_online_vcpus(state["pid"], modifiers.vcpus(resources["cpu"]) or 0)
-    return status
-
-
-def _with_memory(command: list[str], pid: int, asked_mib: int, vm_plan: plan.VmPlan) -> int:
-    # Imported here only: the monitor's client brings asyncio, which no other runtime call needs.
-    from runcvm.balloon import Balloon, BalloonError, MonitorUnreachable  # pylint: disable=import-outside-toplevel
-    try:
-        with Balloon(f"/proc/{pid}/root{layout.UPDATE_QMP_SOCKET}") as balloon:
-            return _resized_around(command, balloon, asked_mib)
-    except BalloonError as error:
-        if isinstance(error, MonitorUnreachable) and asked_mib == vm_plan.memory_mib:
-            return _run(command)  # a VM started by a RunCVM that did not resize memory: nothing to do
-        raise WrapperError(f"--memory {asked_mib}m: {error}; nothing was changed") from error
-
-
-def _set_online_vcpus(pid: int, wanted: int) -> None:
-    """Ask the VM, through the launcher's exec socket, to keep `wanted` vCPUs online (0: all it
-    booted with). A VM still booting, or started by a RunCVM that could not, keeps them all; the
-    CPU quota holds either way."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as launcher:
-        try:
-            launcher.connect(f"/proc/{pid}/root{layout.EXEC_SOCKET}")
-            launcher.sendall(protocol.encode(protocol.CPUS, 0, json.dumps({"online": wanted}).encode()))
-        except OSError:
-            pass
-
-
-def _resized_around(command: list[str], balloon: Balloon, asked_mib: int) -> int:
-    """Run `command` (runc update) with the VM's memory moved to `asked_mib` around it: shrunk
-    before the cgroup shrinks, grown after it grows, put back if runc fails."""
-    before_mib = balloon.size_mib()
-    if asked_mib < before_mib:
-        balloon.resize(asked_mib)
-    status = _run(command)
-    if status != 0 and asked_mib < before_mib:
-        balloon.resize(before_mib)
-    elif status == 0 and asked_mib > before_mib:
-        balloon.resize(asked_mib)
-    return status
-
-
-def _run(command: list[str]) -> int:
-    """runc, with the rewritten resources' descriptor."""
-    return subprocess.run(command, check=False, close_fds=False).returncode
-
-
-def debug_log_path(bundle: str) -> str:
-    """Where RUNCVM_RUNTIME_DEBUG=1 writes what the runtime decided: the bundle's directory is
-    named after the container."""
-    return f"/tmp/runcvm-{os.path.basename(os.path.normpath(bundle))}.json"
-
-
-def main(argv: t.Sequence[str] | None = None, payload_dir: str = layout.PAYLOAD_DIR) -> int:
+def main(argv: t.Sequence[str] | None = None, payload_dir: str | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     options = global_options(argv)[0]
     try:
         runc = find_runc()
         command = subcommand(argv)
-        if command == "create":
-            rewrite_bundle(modifiers.Context(bundle=bundle_dir(argv), payload_dir=payload_dir))
-        elif command == "exec" and process_file(argv):
-            rewrite_process(process_file(argv))
-        elif command == "update":
-            return update(argv, runc)
-    except (WrapperError, modifiers.SpecError) as error:
+        if command in REWRITTEN:
+            from runcvm import rewrite  # pylint: disable=import-outside-toplevel  # see the module's docstring
+            status = rewrite.before_runc(command, argv, runc, payload_dir)
+            if status is not None:
+                return status
+    except WrapperError as error:
         log_error(options, str(error))
-        return 1
-    except (OSError, ValueError, plan.PlanError) as error:
-        log_error(options, f"cannot prepare the container: {error}")
         return 1
     os.execv(runc, [runc, *argv])
     return 1

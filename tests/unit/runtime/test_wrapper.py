@@ -5,12 +5,14 @@ from __future__ import annotations
 import io
 import json
 import pathlib
+import subprocess
+import sys
 
 import pytest
 
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core import plan
 from oci_cases import context, load
-from runcvm import modifiers, wrapper
+from runcvm import modifiers, rewrite, runc_cli, wrapper
 
 DOCKER_CREATE = ["--root", "/var/run/docker/runtime-runc/moby", "--log", "/t/log.json", "--log-format", "json",
                  "create", "--bundle", "/t", "--pid-file", "/t/init.pid", "abc"]
@@ -24,7 +26,7 @@ DOCKER_CREATE = ["--root", "/var/run/docker/runtime-runc/moby", "--log", "/t/log
     ([], None),
 ])
 def test_subcommand(argv, command):
-    assert wrapper.subcommand(argv) == command
+    assert runc_cli.subcommand(argv) == command
 
 
 @pytest.mark.parametrize("argv, bundle", [
@@ -35,7 +37,7 @@ def test_subcommand(argv, command):
     (["--log", "/l", "create", "--bundle", "create", "id"], "create"),
 ])
 def test_bundle_dir(argv, bundle):
-    assert wrapper.bundle_dir(argv) == bundle
+    assert runc_cli.bundle_dir(argv) == bundle
 
 
 @pytest.mark.parametrize("argv", [["create", "--bundle"], ["exec", "--process"], ["exec", "-p"]])
@@ -48,11 +50,11 @@ def test_an_option_without_its_value_fails_with_words_in_the_log(tmp_path, capsy
 
 def test_bundle_defaults_to_the_current_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert wrapper.bundle_dir(["create", "id"]) == str(tmp_path)
+    assert runc_cli.bundle_dir(["create", "id"]) == str(tmp_path)
 
 
 def test_global_options():
-    options, index = wrapper.global_options(DOCKER_CREATE)
+    options, index = runc_cli.global_options(DOCKER_CREATE)
     assert options == {"--root": "/var/run/docker/runtime-runc/moby", "--log": "/t/log.json", "--log-format": "json"}
     assert DOCKER_CREATE[index] == "create"
 
@@ -77,7 +79,7 @@ def test_runc_override(tmp_path):
 
 def test_create_rewrites_the_bundle_then_execs_runc(tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(wrapper, "rewrite_bundle", lambda context: calls.append(("rewrite", context.bundle)))
+    monkeypatch.setattr(rewrite, "rewrite_bundle", lambda context: calls.append(("rewrite", context.bundle)))
     monkeypatch.setattr(wrapper, "find_runc", lambda: "/usr/sbin/runc")
     monkeypatch.setattr(wrapper.os, "execv", lambda path, argv: calls.append(("exec", path, argv)))
     wrapper.main(DOCKER_CREATE)
@@ -85,6 +87,30 @@ def test_create_rewrites_the_bundle_then_execs_runc(tmp_path, monkeypatch):
     calls.clear()
     wrapper.main(["--root", "/r", "start", "abc"])
     assert calls == [("exec", "/usr/sbin/runc", ["/usr/sbin/runc", "--root", "/r", "start", "abc"])]
+
+
+def test_runcs_other_subcommands_pass_through_without_the_rewrites_imports(tmp_path):
+    """start, state, kill and delete run on the path of every `docker run`: the wrapper execs runc
+    for them with none of what create, exec and update need loaded."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        f"import os, sys\nsys.path.insert(0, {str(pathlib.Path(wrapper.__file__).parents[1])!r})\n"
+        "from runcvm import wrapper\n"
+        "os.execv = lambda path, argv: print(sorted(name for name in sys.modules if name.startswith(('runcvm', 'ansible'))))\n"
+        "wrapper.main(['--root', '/r', 'delete', '--force', 'abc'])\n")
+    loaded = subprocess.run([sys.executable, "-I", str(probe)], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "['runcvm', 'runcvm.runc_cli', 'runcvm.wrapper']"
+
+
+def test_a_refused_create_is_an_error_in_the_log(tmp_path, kernels, monkeypatch):
+    config = load("plain", tmp_path)
+    config["process"]["env"].append("RUNCVM_ACCEL=warp")
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    made = context(tmp_path, kernels)
+    monkeypatch.setattr(modifiers, "Context", lambda bundle, payload_dir: made)
+    log = tmp_path / "log.json"
+    assert wrapper.main(["--log", str(log), "--log-format", "json", "create", "--bundle", str(tmp_path), "abc"]) == 1
+    assert "RUNCVM_ACCEL=warp" in json.loads(log.read_text())["msg"]
 
 
 DOCKER_EXEC = ["--root", "/r", "--log", "/l", "--log-format", "json", "exec", "--process", "/tmp/runc-process1",
@@ -98,12 +124,12 @@ DOCKER_EXEC = ["--root", "/r", "--log", "/l", "--log-format", "json", "exec", "-
     (["exec", "abc", "ls"], None),
 ])
 def test_process_file(argv, path):
-    assert wrapper.process_file(argv) == path
+    assert runc_cli.process_file(argv) == path
 
 
 def test_exec_rewrites_the_process_then_execs_runc(monkeypatch):
     calls = []
-    monkeypatch.setattr(wrapper, "rewrite_process", lambda path: calls.append(("rewrite", path)))
+    monkeypatch.setattr(rewrite, "rewrite_process", lambda path: calls.append(("rewrite", path)))
     monkeypatch.setattr(wrapper, "find_runc", lambda: "/usr/sbin/runc")
     monkeypatch.setattr(wrapper.os, "execv", lambda path, argv: calls.append(("exec", path, argv)))
     wrapper.main(DOCKER_EXEC)
@@ -112,7 +138,7 @@ def test_exec_rewrites_the_process_then_execs_runc(monkeypatch):
 
 def test_create_writes_the_plan_beside_the_config_it_names(tmp_path, kernels):
     (tmp_path / "config.json").write_text(json.dumps(load("plain", tmp_path)))
-    wrapper.rewrite_bundle(context(tmp_path, kernels))
+    rewrite.rewrite_bundle(context(tmp_path, kernels))
     config = json.loads((tmp_path / "config.json").read_text())
     plan_file = tmp_path / modifiers.PLAN_NAME
     assert {"destination": "/run/runcvm/plan.json", "type": "bind", "source": str(plan_file),
@@ -121,7 +147,7 @@ def test_create_writes_the_plan_beside_the_config_it_names(tmp_path, kernels):
     assert plan_file.stat().st_mode & 0o777 == 0o400
     assert sorted(path.name for path in (tmp_path / modifiers.STATE_NAME).iterdir()) == ["dns", "guest"]
     before = sorted(path.name for path in tmp_path.iterdir()), (tmp_path / "config.json").read_bytes()
-    wrapper.rewrite_bundle(context(tmp_path, kernels))
+    rewrite.rewrite_bundle(context(tmp_path, kernels))
     assert (sorted(path.name for path in tmp_path.iterdir()), (tmp_path / "config.json").read_bytes()) == before
 
 
@@ -131,7 +157,7 @@ def test_a_refused_create_writes_nothing(tmp_path, kernels):
     (tmp_path / "config.json").write_text(json.dumps(config))
     before = sorted(path.name for path in tmp_path.iterdir())
     with pytest.raises(modifiers.SpecError, match="RUNCVM_ACCEL=warp"):
-        wrapper.rewrite_bundle(context(tmp_path, kernels))
+        rewrite.rewrite_bundle(context(tmp_path, kernels))
     assert sorted(path.name for path in tmp_path.iterdir()) == before
     assert json.loads((tmp_path / "config.json").read_text()) == config
 
@@ -140,9 +166,9 @@ def test_runtime_debug_writes_what_was_decided_on_the_host(tmp_path, kernels):
     config = load("plain", tmp_path)
     config["process"]["env"].append("RUNCVM_RUNTIME_DEBUG=1")
     (tmp_path / "config.json").write_text(json.dumps(config))
-    debug_log = pathlib.Path(wrapper.debug_log_path(str(tmp_path)))
+    debug_log = pathlib.Path(rewrite.debug_log_path(str(tmp_path)))
     try:
-        wrapper.rewrite_bundle(context(tmp_path, kernels))
+        rewrite.rewrite_bundle(context(tmp_path, kernels))
         decided = json.loads(debug_log.read_text())
     finally:
         debug_log.unlink(missing_ok=True)
@@ -160,7 +186,7 @@ def booted(tmp_path, kernels):
     config = load("plain", tmp_path)
     config["linux"].setdefault("resources", {}).update(memory={"limit": 256 * 2**20}, pids={"limit": 100})
     (tmp_path / "config.json").write_text(json.dumps(config))
-    wrapper.rewrite_bundle(context(tmp_path, kernels))
+    rewrite.rewrite_bundle(context(tmp_path, kernels))
     runc = tmp_path / "runc"
     runc.write_text(f"""#!/bin/sh
 case " $* " in
@@ -184,7 +210,7 @@ def updated(booted, resources: dict) -> dict:
     runc, bundle = booted
     path = bundle / "resources.json"
     path.write_text(json.dumps(resources))
-    assert wrapper.update(["--root", "/r", "update", "--resources", str(path), "abc"], runc) == 0
+    assert rewrite.update(["--root", "/r", "update", "--resources", str(path), "abc"], runc) == 0
     return json.loads((bundle / "given.json").read_text())
 
 
@@ -211,8 +237,8 @@ def test_an_update_the_vm_cannot_follow_is_refused(booted, resources, message):
 
 def test_update_reads_its_resources_from_standard_input_as_containerd_sends_them(booted, monkeypatch):
     runc, bundle = booted
-    monkeypatch.setattr(wrapper.sys, "stdin", io.StringIO(json.dumps({"memory": {"limit": 256 * 2**20}})))
-    assert wrapper.update(["update", "--resources=-", "abc"], runc) == 0
+    monkeypatch.setattr(rewrite.sys, "stdin", io.StringIO(json.dumps({"memory": {"limit": 256 * 2**20}})))
+    assert rewrite.update(["update", "--resources=-", "abc"], runc) == 0
     assert json.loads((bundle / "given.json").read_text())["memory"]["limit"] == 512 * 2**20
 
 
