@@ -40,6 +40,11 @@ def own_templates():
         os.unlink(os.path.join(HOST_TEMPLATES_DIR, name))
 
 
+def workloads(stderr: bytes) -> bytes:
+    """A RunCVM container's stderr without what RunCVM says (its timing, the TCG warning)."""
+    return b"".join(line for line in stderr.splitlines(keepends=True) if not line.startswith(b"runcvm: "))
+
+
 def run(docker_cli, runtime, image, *command, options=()):
     return docker_cli.cli("run", "--rm", f"--runtime={runtime}", *options, image, *command, check=False, timeout=BOOT_BOUND)
 
@@ -49,8 +54,8 @@ def test_restored_vms_run_as_runc_does(docker_cli, runcvm, test_images, own_temp
     made = run(docker_cli, runcvm, test_images[DEBIAN], "sh", "-c", SCRIPT, options=(*WARM, *MEMORY))
     restored = run(docker_cli, runcvm, test_images[DEBIAN], "sh", "-c", SCRIPT, options=(*WARM, *MEMORY))
     for vm in (made, restored):
-        assert (vm.returncode, vm.stdout) == (runc.returncode, runc.stdout), vm.stderr
-        assert b"err\n" in vm.stderr and b"boots cold" not in vm.stderr, vm.stderr
+        assert (vm.returncode, vm.stdout, workloads(vm.stderr)) == (runc.returncode, runc.stdout, runc.stderr), vm.stderr
+        assert b"boots cold" not in vm.stderr, vm.stderr
     # The first made the template, then was restored from it; the second was restored at once.
     assert b" template=" in made.stderr and b" restore=" in made.stderr, made.stderr
     assert b" template=" not in restored.stderr and b" restore=" in restored.stderr, restored.stderr

@@ -209,7 +209,7 @@ class Launcher:
                 templates.used(path)
                 self.timing.boot = "restored"
                 return path
-            except (ChildFailed, templates.TemplateError, OSError) as error:
+            except (templates.TemplateError, OSError) as error:
                 reason = f"its template could not be made: {error}"
         say(f"RUNCVM_WARM_START: the VM boots cold: {reason}")
         return None

@@ -21,9 +21,10 @@ class Children:
     def __init__(self) -> None:
         self.processes: dict[str, subprocess.Popen] = {}
 
-    def start(self, name: str, argv: list[str], ready: str) -> None:
-        """Start `argv` as `name` and wait until it has made the socket `ready`."""
-        self.processes[name] = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    def start(self, name: str, argv: list[str], ready: str, stderr: t.IO | None = None) -> None:
+        """Start `argv` as `name`, its stderr the launcher's unless given, and wait until it has
+        made the socket `ready`."""
+        self.processes[name] = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while not os.path.exists(ready):
             self.check()

@@ -16,6 +16,7 @@ imports are skipped: seconds under TCG.
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 import typing as t
 
@@ -24,7 +25,7 @@ from qemu.qmp.legacy import QEMUMonitorProtocol
 
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core import layout
 from runcvm.launcher import qemu
-from runcvm.launcher.supervisor import Children, remove
+from runcvm.launcher.supervisor import ChildFailed, Children, remove
 
 # How long the template VM may take to boot, and QEMU to save it, under TCG on a busy host.
 BOOT_BOUND = 300
@@ -58,30 +59,35 @@ def path_for(key: str) -> str:
 
 def make(vm: qemu.Vm, virtiofsd: list[str], path: str) -> None:
     """Boot `vm` as a template, on the root `virtiofsd` serves, and save it at `path`; the
-    sockets are the container's own, which its VM makes anew once this one is gone."""
+    sockets are the container's own, which its VM makes anew once this one is gone. What QEMU
+    and virtiofsd say goes to a file, not to the container's stderr, which is the workload's:
+    its last lines are part of the error if making the template fails."""
     children = Children()
     partial = f"{path}.{os.urandom(4).hex()}{PARTIAL}"  # every launcher is PID 1 of its own container
     for mount_point in ("dev", "proc", "sys"):  # where the initramfs moves the guest's own
         os.makedirs(os.path.join(layout.TEMPLATE_ROOT, mount_point), exist_ok=True)
-    try:
-        children.start("virtiofsd", virtiofsd, layout.VIRTIOFS_SOCKET)
-        children.start("qemu", qemu.command(vm, template=True), layout.QMP_SOCKET)
-        _wait(lambda: _ready(vm.console) or children.check(), BOOT_BOUND, "the template VM to boot")
-        monitor = QEMUMonitorProtocol(layout.QMP_SOCKET)
-        monitor.connect()
+    with tempfile.TemporaryFile(dir=layout.RUN_DIR) as helpers_said:
         try:
-            monitor.cmd("stop")
-            monitor.cmd("migrate-set-capabilities", capabilities=CAPABILITIES)
-            monitor.cmd("migrate", uri=f"file:{partial}")
-            _wait(lambda: _saved(monitor), SAVE_BOUND, "QEMU to save the template VM")
+            children.start("virtiofsd", virtiofsd, layout.VIRTIOFS_SOCKET, stderr=helpers_said)
+            children.start("qemu", qemu.command(vm, template=True), layout.QMP_SOCKET, stderr=helpers_said)
+            _wait(lambda: _ready(vm.console) or children.check(), BOOT_BOUND, "the template VM to boot")
+            monitor = QEMUMonitorProtocol(layout.QMP_SOCKET)
+            monitor.connect()
+            try:
+                monitor.cmd("stop")
+                monitor.cmd("migrate-set-capabilities", capabilities=CAPABILITIES)
+                monitor.cmd("migrate", uri=f"file:{partial}")
+                _wait(lambda: _saved(monitor), SAVE_BOUND, "QEMU to save the template VM")
+            finally:
+                _close(monitor)
+            os.rename(partial, path)
+        except ChildFailed as error:
+            raise TemplateError(f"{error}, saying: {_last_lines(helpers_said)}") from error
+        except (QMPError, EOFError) as error:
+            raise TemplateError(f"QEMU's monitor: {error!r}") from error
         finally:
-            _close(monitor)
-        os.rename(partial, path)
-    except (QMPError, EOFError) as error:
-        raise TemplateError(f"QEMU's monitor: {error!r}") from error
-    finally:
-        children.kill()
-        remove(partial, layout.VIRTIOFS_SOCKET, layout.AGENT_SOCKET, layout.QMP_SOCKET, layout.UPDATE_QMP_SOCKET)
+            children.kill()
+            remove(partial, layout.VIRTIOFS_SOCKET, layout.AGENT_SOCKET, layout.QMP_SOCKET, layout.UPDATE_QMP_SOCKET)
     trim()
 
 
@@ -140,6 +146,11 @@ def _close(monitor: QEMUMonitorProtocol) -> None:
         monitor.close()
     except (QMPError, EOFError, OSError):
         pass
+
+
+def _last_lines(said: t.BinaryIO, count: int = 5) -> str:
+    said.seek(0)
+    return " / ".join(said.read().decode(errors="replace").strip().splitlines()[-count:]) or "nothing"
 
 
 def _ready(console: str) -> bool:

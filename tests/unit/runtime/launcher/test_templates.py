@@ -1,10 +1,13 @@
 """RUNCVM_WARM_START's templates on the host: which VMs a template cannot serve, the size cap
-(least recently used first), and what the timing line says of a restored VM."""
+(least recently used first), a template that cannot be made, and what the timing line says of a
+restored VM."""
 
 from __future__ import annotations
 
 import os
 import time
+
+import pytest
 
 from runcvm.launcher import qemu, templates
 from runcvm.launcher.timing import Timing
@@ -49,3 +52,16 @@ def test_a_restored_vms_timing_has_a_restore_phase_and_its_templates_making():
     del timing.marks["template_made"]
     names = [field.split("=")[0] for field in timing.line().split()]
     assert names == ["runtime", "launcher", "firmware", "kernel", "init", "workload", "poweroff"]
+
+
+def test_a_template_qemu_that_fails_is_an_error_with_its_words_and_none_on_the_containers_stderr(tmp_path, monkeypatch,
+                                                                                                    capfd):
+    for name, path in (("RUN_DIR", ""), ("TEMPLATE_ROOT", "root"), ("VIRTIOFS_SOCKET", "virtiofs.sock"),
+                       ("QMP_SOCKET", "qmp.sock"), ("AGENT_SOCKET", "agent.sock"), ("UPDATE_QMP_SOCKET", "update.sock")):
+        monkeypatch.setattr(templates.layout, name, str(tmp_path / path))
+    virtiofsd = ["sh", "-c", f"echo 'virtiofsd: serving' >&2; touch {tmp_path}/virtiofs.sock; exec sleep 60"]
+    monkeypatch.setattr(templates.qemu, "command", lambda vm, template: ["sh", "-c", "echo 'qemu: no such device' >&2; exit 1"])
+    with pytest.raises(templates.TemplateError, match="qemu exited unexpectedly .*, saying: virtiofsd: serving / qemu: no such device"):
+        templates.make(vm(), virtiofsd, str(tmp_path / "key.vm"))
+    assert capfd.readouterr().err == ""
+    assert sorted(os.listdir(tmp_path)) == ["root"]
