@@ -16,11 +16,13 @@ import yaml
 from harness.playbooks import run_playbook
 
 from ansible_collections.runcvm.runcvm.plugins.module_utils import _daemon_json
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core.layout import HOST_DEFAULTS_FILE
 
 MODULES = pathlib.Path(__file__).parents[2] / "plugins" / "modules"
 # In this order: runcvm_tree installs what runcvm_build registered; runcvm_runtime unregisters
-# the runtime, so it comes after the containers.
-ORDER = ("runcvm_build", "runcvm_tree", "runcvm_info", "runcvm_container", "runcvm_runtime")
+# the runtime, so it comes after the containers; runcvm_defaults's set the host's defaults, then
+# remove them.
+ORDER = ("runcvm_build", "runcvm_tree", "runcvm_info", "runcvm_container", "runcvm_runtime", "runcvm_defaults")
 # runcvm_tree's example installs this file: the payload built from this tree, as installed.
 TREE_EXAMPLE_SOURCE = "/var/tmp/runcvm-payload.tar.gz"
 IMAGES = {"nginx": "nginx", "mariadb": "mariadb"}
@@ -55,6 +57,7 @@ def test_every_modules_examples_run_as_written(installed_collection, tmp_path, d
         pathlib.Path(TREE_EXAMPLE_SOURCE).unlink()
         for backup in glob.glob(f"{daemon_json}.*~"):
             pathlib.Path(backup).unlink()
+        pathlib.Path(HOST_DEFAULTS_FILE).unlink(missing_ok=True)
         daemon_json.write_text(kept)
         _daemon_json.reload_dockerd()
         assert _daemon_json.wait_for_runtime(runcvm, True)
@@ -69,3 +72,6 @@ def test_every_modules_examples_run_as_written(installed_collection, tmp_path, d
     assert db_left == b""
     assert named["Register it with runc's debug output, keeping a copy of daemon.json as it was."]["changed"]
     assert named["Unregister it."]["changed"]
+    assert named["Start every RunCVM container of the host from a warm start's template."]["variables"] == {
+        "RUNCVM_WARM_START": "1"}
+    assert named["Remove the host's defaults."]["changed"]

@@ -72,6 +72,7 @@ class Context:
     network_namespace_in_use: t.Callable[[str], bool] = namespaces.in_use
 
     templates_dir: str = layout.HOST_TEMPLATES_DIR
+    defaults_file: str = layout.HOST_DEFAULTS_FILE
 
     @property
     def kernels_dir(self) -> str:
@@ -94,16 +95,27 @@ Modifier = t.Callable[[dict, Context, dict], None]
 
 
 def options(spec: dict, context: Context, fields: dict) -> None:
-    """Parse the RUNCVM_* options and choose the accelerator, refusing bad values now so that
-    `docker run` names them; that includes asking for KVM where it cannot boot a stock kernel."""
+    """Parse the RUNCVM_* options (the container's own over the host's defaults) and choose the
+    accelerator, refusing bad values now so that `docker run` names them; that includes asking for
+    KVM where it cannot boot a stock kernel."""
     try:
-        fields["options"] = runcvm_options.parse(runcvm_options.env_dict(spec["process"].get("env") or []))
+        env = runcvm_options.env_dict(spec["process"].get("env") or [])
+        fields["options"] = runcvm_options.parse({**host_defaults(context.defaults_file), **env})
         accelerator = choose_accelerator(fields["options"].accel, context.kvm_status())
     except (runcvm_options.OptionError, AcceleratorError) as error:
         raise SpecError(str(error)) from error
     fields["accelerator"] = accelerator.name
     unasked_tcg = accelerator.name == "tcg" and fields["options"].accel != "tcg"
     fields["accelerator_warning"] = f"warning: {accelerator.reason}" if unasked_tcg else None
+
+
+def host_defaults(path: str) -> dict[str, str]:
+    """The RUNCVM_* variables the host gives every container (none without the file)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return runcvm_options.parse_defaults(handle.read(), path)
+    except FileNotFoundError:
+        return {}
 
 
 def network_namespace(spec: dict, context: Context, fields: dict) -> None:

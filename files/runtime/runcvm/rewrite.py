@@ -161,5 +161,3 @@ def debug_log_path(bundle: str) -> str:
     """Where RUNCVM_RUNTIME_DEBUG=1 writes what the runtime decided: the bundle's directory is
     named after the container."""
     return f"/tmp/runcvm-{os.path.basename(os.path.normpath(bundle))}.json"
-
-

@@ -61,3 +61,10 @@ def test_docker_run_boots_a_vm_inside_the_host(host):
     # Same answer as runc for what runc defines: the exit status.
     assert host.run(f"docker run --rm --runtime=runcvm {TEST_IMAGE} sh -c 'exit 3'").rc == 3
     assert host.run(f"docker run --rm --runtime=runc {TEST_IMAGE} sh -c 'exit 3'").rc == 3
+
+
+def test_the_hosts_defaults_start_vms_warm(host):
+    """install_vm_defaults: {warm_start: true}: the runs above made the template, this one is restored from it."""
+    assert host.file("/etc/runcvm/defaults.env").content_string.splitlines()[1:] == ["RUNCVM_WARM_START=1"]
+    vm = host.run(f"docker run --rm --runtime=runcvm -e RUNCVM_TIMING=1 {TEST_IMAGE} true")
+    assert vm.rc == 0 and " restore=" in vm.stderr, vm.stderr

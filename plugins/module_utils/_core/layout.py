@@ -20,6 +20,8 @@ TUN_DEVICE = "/dev/net/tun"
 KERNELS_SUBDIR = "kernels"
 KERNELS_DIR = f"{PAYLOAD_DIR}/{KERNELS_SUBDIR}"
 HOST_TEMPLATES_DIR = "/var/lib/runcvm/templates"  # RUNCVM_WARM_START's saved VMs (TEMPLATES_DIR in containers)
+# RUNCVM_* variables every container on the host gets under its own (the install role's install_vm_defaults).
+HOST_DEFAULTS_FILE = "/etc/runcvm/defaults.env"
 RUNTIME_NAME = "runcvm"
 RUNTIME_BINARY = f"{PAYLOAD_DIR}/bin/runcvm-runtime"
 

@@ -322,3 +322,28 @@ def workload_env(env: t.Iterable[str]) -> list[str]:
 
 def env_dict(env: t.Iterable[str]) -> dict[str, str]:
     return dict(entry.partition("=")[::2] for entry in env)
+
+
+def parse_defaults(text: str, where: str) -> dict[str, str]:
+    """The RUNCVM_* variables of a host's defaults file (`VARIABLE=value` lines, as `docker run
+    --env-file` reads them; blank lines and `#` comments skipped), checked by parse; OptionError
+    naming `where` and the first bad line or value."""
+    env = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, equals, value = line.partition("=")
+        if not equals or not name.startswith(PREFIX):
+            raise OptionError(f"{where}, line {number}: {line!r} is not a RUNCVM_*=value line")
+        env[name] = value
+    try:
+        parse(env)
+    except OptionError as error:
+        raise OptionError(f"{where}: {error}") from error
+    return env
+
+
+def defaults_text(env: t.Mapping[str, str]) -> str:
+    """The defaults file that holds `env` (render's variables)."""
+    lines = [f"{name}={value}" for name, value in sorted(env.items())]
+    return "".join(f"{line}\n" for line in ["# RunCVM's options for every container on this host, under its own.", *lines])

@@ -25,5 +25,7 @@ def load(case, tmp_path):
 
 
 def context(tmp_path, kernels, kvm=NO_KVM, host_namespace=HOST_NAMESPACE):
+    """The host the tests' containers are created on: its defaults file is defaults.env beside the
+    bundle, which only the tests that want host defaults write."""
     return modifiers.Context(bundle=str(tmp_path), payload_dir=str(kernels), kvm_status=lambda: kvm,
-                             host_network_namespace=lambda: host_namespace)
+                             host_network_namespace=lambda: host_namespace, defaults_file=str(tmp_path / "defaults.env"))

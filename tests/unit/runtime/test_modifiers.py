@@ -136,6 +136,25 @@ def test_options_are_parsed_once_into_the_plan(tmp_path, kernels):
     assert [disk.dst for disk in vm_plan.options.disks] == ["/a"]
 
 
+def test_the_hosts_defaults_apply_under_the_containers_own_options(tmp_path, kernels):
+    (tmp_path / "defaults.env").write_text("# set by the install role\nRUNCVM_WARM_START=1\n\nRUNCVM_KERNEL_APPEND=quiet\n")
+    config = load("plain", tmp_path)
+    config["process"]["env"].append("RUNCVM_KERNEL_APPEND=debug")
+    config, vm_plan = rewritten("plain", tmp_path, kernels, config)
+    assert vm_plan.options.warm_start and vm_plan.options.kernel_append == "debug"
+    assert not any(entry.startswith("RUNCVM_WARM_START") for entry in config["process"]["env"])
+
+
+@pytest.mark.parametrize("defaults, message", [
+    ("RUNCVM_ACCEL=fast\n", "defaults.env: RUNCVM_ACCEL=fast is not one of auto, kvm, tcg"),
+    ("\nWARM_START=1\n", "defaults.env, line 2: 'WARM_START=1' is not a RUNCVM_\\*=value line"),
+])
+def test_a_bad_defaults_file_fails_the_create_naming_it(tmp_path, kernels, defaults, message):
+    (tmp_path / "defaults.env").write_text(defaults)
+    with pytest.raises(modifiers.SpecError, match=message):
+        rewritten("plain", tmp_path, kernels)
+
+
 @pytest.mark.parametrize("env, message", [
     ("RUNCVM_KERNEL=../x", "RUNCVM_KERNEL=../x is invalid"),
     ("RUNCVM_ACCEL=fast", "RUNCVM_ACCEL=fast is not one of auto, kvm, tcg"),

@@ -54,8 +54,7 @@ def test_a_restored_vms_timing_has_a_restore_phase_and_its_templates_making():
     assert names == ["runtime", "launcher", "firmware", "kernel", "init", "workload", "poweroff"]
 
 
-def test_a_template_qemu_that_fails_is_an_error_with_its_words_and_none_on_the_containers_stderr(tmp_path, monkeypatch,
-                                                                                                    capfd):
+def test_a_failing_template_qemu_is_an_error_with_its_words_and_none_on_the_containers_stderr(tmp_path, monkeypatch, capfd):
     for name, path in (("RUN_DIR", ""), ("TEMPLATE_ROOT", "root"), ("VIRTIOFS_SOCKET", "virtiofs.sock"),
                        ("QMP_SOCKET", "qmp.sock"), ("AGENT_SOCKET", "agent.sock"), ("UPDATE_QMP_SOCKET", "update.sock")):
         monkeypatch.setattr(templates.layout, name, str(tmp_path / path))

@@ -8,7 +8,7 @@ import pathlib
 import yaml
 
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core import layout
-from ansible_collections.runcvm.runcvm.plugins.modules import runcvm_info, runcvm_runtime
+from ansible_collections.runcvm.runcvm.plugins.modules import runcvm_defaults, runcvm_info, runcvm_runtime
 from ansible_collections.runcvm.runcvm.plugins.plugin_utils import _payload
 
 PROJECT_DIR = pathlib.Path(__file__).parents[5]
@@ -25,6 +25,7 @@ def test_the_roles_install_where_the_runtime_looks():
 def test_the_modules_document_the_layouts_paths():
     assert yaml.safe_load(runcvm_info.DOCUMENTATION)["options"]["payload_dir"]["default"] == layout.PAYLOAD_DIR
     assert yaml.safe_load(runcvm_runtime.DOCUMENTATION)["options"]["path"]["default"] == layout.RUNTIME_BINARY
+    assert yaml.safe_load(runcvm_defaults.DOCUMENTATION)["options"]["path"]["default"] == layout.HOST_DEFAULTS_FILE
 
 
 def test_the_entry_scripts_start_each_part_with_the_payloads_python():

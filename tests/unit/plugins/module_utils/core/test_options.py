@@ -10,8 +10,8 @@ import yaml
 
 from ansible_collections.runcvm.runcvm.plugins.doc_fragments import vm_options
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core.options import (
-    BY_VARIABLE, FIRST_VERSION, OPTIONS, Disk, OptionError, Options, argument_spec, from_task, parse, render,
-    workload_env,
+    BY_VARIABLE, FIRST_VERSION, OPTIONS, Disk, OptionError, Options, argument_spec, defaults_text, from_task, parse,
+    parse_defaults, render, workload_env,
 )
 
 README = pathlib.Path(__file__).parents[5] / "README.md"
@@ -143,3 +143,10 @@ def test_the_readme_lists_every_option_in_the_tables_words():
     assert sorted(rows) == sorted(BY_VARIABLE)
     for option in OPTIONS:
         assert option.doc in rows[option.variable], option.variable
+
+
+def test_a_defaults_file_reads_back_what_render_gave_it():
+    env = render(Options(warm_start=True, kernel_append="quiet splash"))
+    assert parse_defaults(defaults_text(env), "/etc/runcvm/defaults.env") == env
+    with pytest.raises(OptionError, match="/etc/runcvm/defaults.env: RUNCVM_WARP is not a RunCVM option"):
+        parse_defaults("RUNCVM_WARP=1\n", "/etc/runcvm/defaults.env")
