@@ -28,16 +28,22 @@ import statistics
 import subprocess
 import sys
 
-sys.path.insert(0, str(pathlib.Path(__file__).parent))
+sys.path[:0] = [str(pathlib.Path(__file__).parent), str(pathlib.Path(__file__).parents[1] / "tools")]
+
+import collection_root  # noqa: E402  pylint: disable=wrong-import-position
+
+collection_root.expose()
 
 import cold_start  # noqa: E402  pylint: disable=wrong-import-position
 import concurrent_start  # noqa: E402  pylint: disable=wrong-import-position
 import exec_latency  # noqa: E402  pylint: disable=wrong-import-position
 import report  # noqa: E402  pylint: disable=wrong-import-position
 import workloads  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.runcvm.runcvm.plugins.module_utils._containers import (  # noqa: E402  pylint: disable=wrong-import-position
+    process_memory, vm_overhead,
+)
 
 MARKERS = ("<!-- bench-table: made by bench/suite.py -->", "<!-- /bench-table -->")
-MEMORY_FIELDS = ("Rss", "Pss", "Pss_Shmem", "Pss_File")
 AT_ONCE = 4
 WORKLOAD_ROWS = (("read_root", "Reading a 32 MiB file on the root filesystem"),
                  ("read_tmpfs", "Reading it on /dev/shm (tmpfs)"),
@@ -50,32 +56,12 @@ def summary(values: list[float]) -> dict:
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "runs": len(values)}
 
 
-def process_tree(pid: int) -> list[int]:
-    """`pid` and its descendants."""
-    found, pending = [], [pid]
-    while pending:
-        current = pending.pop()
-        found.append(current)
-        for task in os.listdir(f"/proc/{current}/task"):
-            with open(f"/proc/{current}/task/{task}/children", encoding="ascii") as handle:
-                pending.extend(int(child) for child in handle.read().split())
-    return found
-
-
-def helper_memory(container: str) -> dict[str, dict[str, int]]:
-    """KiB by helper: RSS, PSS, PSS without the guest's RAM (shared memory), and the part of it
-    that maps files (the payload's binaries, the kernel image), from smaps_rollup."""
+def helper_memory(container: str) -> tuple[dict[str, dict[str, int]], dict]:
+    """(KiB by process of the container's tree, from smaps_rollup; its VM's overhead, as
+    runcvm_info reports it)."""
     pid = int(subprocess.run(["docker", "inspect", "-f", "{{.State.Pid}}", container], capture_output=True,
                              text=True, check=True).stdout)
-    helpers: dict[str, dict[str, int]] = {}
-    for member in process_tree(pid):
-        with open(f"/proc/{member}/comm", encoding="utf-8") as handle:
-            name = handle.read().strip()
-        with open(f"/proc/{member}/smaps_rollup", encoding="ascii") as handle:
-            fields = {line.split(":")[0]: int(line.split()[1]) for line in handle if line.split(":")[0] in MEMORY_FIELDS}
-        fields["Pss_without_guest_ram"] = fields["Pss"] - fields.get("Pss_Shmem", 0)
-        helpers[f"{name} ({member})"] = fields
-    return helpers
+    return process_memory(pid), vm_overhead(pid)
 
 
 def machine() -> dict:
@@ -90,7 +76,7 @@ def measure(runs: int, image: str, workload_image: str) -> dict:
     together = concurrent_start.measure(runs, image, AT_ONCE)
     with exec_latency.idle_containers(image) as names:
         execs = exec_latency.measure(runs * 4, names)
-        memory = helper_memory(names["runcvm"])
+        memory, overhead = helper_memory(names["runcvm"])
     with exec_latency.idle_containers(workload_image) as names:
         work = workloads.measure(runs, names)
     return {
@@ -104,6 +90,7 @@ def measure(runs: int, image: str, workload_image: str) -> dict:
         "never_up_at_once": together["never_up"],
         "exec": {runtime: summary(execs[runtime]) for runtime in report.RUNTIMES},
         "helper_memory_kib": memory,
+        "vm_overhead": overhead,
         "workloads": {figure: {runtime: summary(work[runtime][figure]) for runtime in report.RUNTIMES}
                       for figure in workloads.FIGURES},
     }
@@ -125,15 +112,12 @@ def table(results: dict) -> str:
             _row("The same with `RUNCVM_WARM_START=1`, the VM restored from a template", results["warm_start"]),
             _row(f"{results['at_once']} of them at once, until the last ends", results["cold_start_at_once"]),
             _row("`docker exec CONTAINER true`", results["exec"])]
-    helpers = results["helper_memory_kib"]
-    total = sum(fields["Pss_without_guest_ram"] for fields in helpers.values()) / 1024
-    parts = ", ".join(f"{name.split(' ')[0]} {fields['Pss_without_guest_ram'] / 1024:.0f}"
-                      for name, fields in helpers.items())
+    overhead = results["vm_overhead"]
+    parts = ", ".join(f"{helper} {mib:.0f}" for helper, mib in overhead["by_helper"].items())
     # Mapped files are page cache, which the kernel can reclaim, and which every other VM on the
     # host maps too: one VM alone is charged all of it.
-    files = sum(fields.get("Pss_File", 0) for fields in helpers.values()) / 1024
-    rows.append(f"| RunCVM's helpers beside one idle VM (PSS without guest RAM, MiB) | | {total:.0f} ({parts}), "
-                f"of which mapped files, which every VM on the host shares, {files:.0f} | |")
+    rows.append(f"| RunCVM's helpers beside one idle VM (PSS without guest RAM, MiB) | | {overhead['pss_mib']:.0f} ({parts}), "
+                f"of which mapped files, which every VM on the host shares, {overhead['mapped_files_mib']:.0f} | |")
     work = results["workloads"]
     rows += [_row(f"{label}, in a running `{results['workload_image']}` container", work[figure])
              for figure, label in WORKLOAD_ROWS]

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import uuid
 
+import collection_root
 import docker
 import pytest
 
@@ -23,17 +24,7 @@ MARKER_BY_DIRECTORY = {"unit": "unit", "integration": "integration", "reliabilit
                        "swarm": "swarm", "podman": "podman", "molecule": "molecule"}
 
 
-def _expose_collection() -> None:
-    """Make this tree importable as ansible_collections.runcvm.runcvm, the name its plugins use."""
-    root = PROJECT_DIR / ".cache" / "collection-root"
-    link = root / "ansible_collections" / "runcvm" / "runcvm"
-    if not link.is_symlink():
-        link.parent.mkdir(parents=True, exist_ok=True)
-        link.symlink_to(PROJECT_DIR)
-    sys.path.insert(0, str(root))
-
-
-_expose_collection()
+collection_root.expose()
 # Importable only now.
 from ansible_collections.runcvm.runcvm.plugins.plugin_utils import _pins  # noqa: E402 pylint: disable=wrong-import-position
 from ansible_collections.runcvm.runcvm.plugins.plugin_utils._kernel import (  # noqa: E402 pylint: disable=wrong-import-position

@@ -18,8 +18,9 @@ from ansible_collections.runcvm.runcvm.plugins.module_utils._core.kernels import
     LATEST, installed_kernels, version_sort_key,
 )
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core.layout import (
-    KVM_DEVICE, PAYLOAD_DIR, RUNTIME_NAME, TUN_DEVICE,
+    HOST_DEFAULTS_FILE, KVM_DEVICE, PAYLOAD_DIR, RUNTIME_NAME, TUN_DEVICE,
 )
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core.options import OptionError, parse_defaults
 from ansible_collections.runcvm.runcvm.plugins.module_utils._daemon_json import DAEMON_JSON
 from ansible_collections.runcvm.runcvm.plugins.module_utils._tree_install import installed_digest
 
@@ -66,6 +67,18 @@ def kernel_module_facts(cpu_flags: t.AbstractSet[str]) -> dict[str, t.Any]:
     }
 
 
+def vm_defaults_facts(path: str = HOST_DEFAULTS_FILE) -> dict[str, t.Any]:
+    """The host's defaults file, the RUNCVM_* variables it gives every container, and why it
+    cannot be read, or None."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return {"path": path, "variables": parse_defaults(handle.read(), path), "problem": None}
+    except FileNotFoundError:
+        return {"path": path, "variables": {}, "problem": None}
+    except (OSError, UnicodeDecodeError, OptionError) as error:
+        return {"path": path, "variables": {}, "problem": str(error)}
+
+
 def host_facts(payload_dir: str = PAYLOAD_DIR, daemon_json: str = DAEMON_JSON,
                runtime: str = RUNTIME_NAME) -> dict[str, t.Any]:
     cpu_flags = read_cpu_flags()
@@ -79,6 +92,7 @@ def host_facts(payload_dir: str = PAYLOAD_DIR, daemon_json: str = DAEMON_JSON,
         "payload": {"path": payload_dir, "installed": digest is not None, "digest": digest},
         "kernels": kernel_facts(os.path.join(payload_dir, "kernels")),
         "kernel_modules": kernel_module_facts(cpu_flags),
+        "vm_defaults": vm_defaults_facts(),
         "runtime": {
             "name": runtime,
             "registered": runtime_path is not None,

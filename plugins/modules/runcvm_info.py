@@ -15,8 +15,10 @@ description:
   - Tells whether the RunCVM payload is installed (and which, by its manifest digest), which
     guest kernels are installed, and whether the C(runcvm) runtime is registered in the Docker
     daemon configuration.
-  - Lists the running containers that use the runtime, through the C(docker) client; when
-    dockerd cannot be asked, the list is empty and RV(containers_problem) says why.
+  - Reports the RunCVM options the host gives every container (RV(host.vm_defaults)).
+  - Lists the running containers that use the runtime, through the C(docker) client, with the
+    memory RunCVM's helpers take beside each VM; when dockerd cannot be asked, the list is empty
+    and RV(containers_problem) says why.
   - Changes nothing on the host.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
@@ -97,6 +99,13 @@ host:
       type: dict
       sample: {"name": "runcvm", "registered": false, "path": null,
                "daemon_json": "/etc/docker/daemon.json", "daemon_json_problem": null}
+    vm_defaults:
+      description: >-
+        The host's defaults for RunCVM containers (see M(runcvm.runcvm.runcvm_defaults)): the
+        file's C(path), the C(RUNCVM_*) C(variables) it gives every container, and C(problem), why
+        it cannot be read (a container's create then fails naming it), or null.
+      type: dict
+      sample: {"path": "/etc/runcvm/defaults.env", "variables": {"RUNCVM_WARM_START": "1"}, "problem": null}
     kernel_modules:
       description: >-
         The kernel modules VMs rely on (C(tun) for their network, the KVM module matching the CPU,
@@ -107,14 +116,21 @@ host:
 containers:
   description: >-
     The running containers under the runtime, by name: id, name, image, status, start time,
-    C(memory) and C(nano_cpus) as given to Docker (null when unset) and the C(RUNCVM_*) options
-    in their environment.
+    C(memory) and C(nano_cpus) as given to Docker (null when unset), the C(RUNCVM_*) options
+    in their environment (the host's defaults, RV(host.vm_defaults), apply under them), and
+    C(vm_overhead), what RunCVM's helpers (the launcher, its network follower, QEMU, virtiofsd)
+    take beside the VM's own memory in MiB of proportional set size (C(pss_mib)), of which
+    C(mapped_files_mib) maps files that every VM on the host shares (the payload's binaries),
+    C(by_helper) by process name; null where /proc cannot tell (the module is not run as root).
   returned: always
   type: list
   elements: dict
   sample: [{"id": "c2469a61...", "name": "web", "image": "nginx", "status": "running",
             "started_at": "2026-11-29T06:00:20.59Z", "memory": 536870912, "nano_cpus": null,
-            "runcvm_options": {"RUNCVM_KERNEL": "debian"}}]
+            "runcvm_options": {"RUNCVM_KERNEL": "debian"},
+            "vm_overhead": {"pss_mib": 212.3, "mapped_files_mib": 87.2,
+                            "by_helper": {"qemu-system-x86": 166.4, "runcvm-launcher": 24.2,
+                                          "runcvm-network": 18.3, "virtiofsd": 3.4}}}]
 containers_problem:
   description: Why the containers could not be listed (no docker client, dockerd not answering), or null.
   returned: always

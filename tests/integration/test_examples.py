@@ -19,10 +19,10 @@ from ansible_collections.runcvm.runcvm.plugins.module_utils import _daemon_json
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core.layout import HOST_DEFAULTS_FILE
 
 MODULES = pathlib.Path(__file__).parents[2] / "plugins" / "modules"
-# In this order: runcvm_tree installs what runcvm_build registered; runcvm_runtime unregisters
-# the runtime, so it comes after the containers; runcvm_defaults's set the host's defaults, then
-# remove them.
-ORDER = ("runcvm_build", "runcvm_tree", "runcvm_info", "runcvm_container", "runcvm_runtime", "runcvm_defaults")
+# In this order: runcvm_tree installs what runcvm_build registered; runcvm_info reports the
+# container runcvm_container's examples leave running; runcvm_runtime unregisters the runtime, so
+# it comes after the containers; runcvm_defaults's set the host's defaults, then remove them.
+ORDER = ("runcvm_build", "runcvm_tree", "runcvm_container", "runcvm_info", "runcvm_runtime", "runcvm_defaults")
 # runcvm_tree's example installs this file: the payload built from this tree, as installed.
 TREE_EXAMPLE_SOURCE = "/var/tmp/runcvm-payload.tar.gz"
 IMAGES = {"nginx": "nginx", "mariadb": "mariadb"}
@@ -70,6 +70,11 @@ def test_every_modules_examples_run_as_written(installed_collection, tmp_path, d
     assert (web["HostConfig"]["Runtime"], web["State"]["Running"]) == (runcvm, True)
     assert web["HostConfig"]["PortBindings"]["80/tcp"][0]["HostPort"] == "8080"
     assert db_left == b""
+    # runcvm_info lists it, with what RunCVM's helpers take beside its VM.
+    (listed,) = [c for c in named["Find out how VMs will run on each host."]["containers"] if c["name"] == "web"]
+    overhead = listed["vm_overhead"]
+    assert {"qemu-system-x86", "virtiofsd", "runcvm-launcher"} <= set(overhead["by_helper"]), overhead
+    assert 0 < overhead["mapped_files_mib"] < overhead["pss_mib"] < 1024, overhead
     assert named["Register it with runc's debug output, keeping a copy of daemon.json as it was."]["changed"]
     assert named["Unregister it."]["changed"]
     assert named["Start every RunCVM container of the host from a warm start's template."]["variables"] == {

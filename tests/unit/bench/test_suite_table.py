@@ -36,7 +36,7 @@ def test_the_table_gives_ratios_against_runc(tmp_path):
                "at_once": 4, "cold_start_at_once": {"runc": figures, "runcvm": {**figures, "median": 40.0}},
                "never_up_at_once": {"runc": 0, "runcvm": 1},
                "exec": {"runc": figures, "runcvm": {**figures, "median": 3.0}},
-               "helper_memory_kib": {"qemu-system-x86 (12)": {"Pss_without_guest_ram": 102400, "Pss_File": 51200}},
+               "vm_overhead": {"pss_mib": 100.0, "mapped_files_mib": 50.0, "by_helper": {"qemu-system-x86": 100.0}},
                "workloads": workloads}
     text = suite.table(results)
     assert "| `docker run --rm img true` | 1.00 s (0.90-1.20) | 20.00 s (0.90-1.20) | 20.0x |" in text

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from ansible_collections.runcvm.runcvm.plugins.module_utils._host import (
-    host_facts, kernel_facts, kernel_module_facts, registered_runtime,
+    host_facts, kernel_facts, kernel_module_facts, registered_runtime, vm_defaults_facts,
 )
 
 
@@ -52,6 +52,15 @@ def test_host_facts_report_the_runtime_asked_for(tmp_path):
     assert host_facts(str(tmp_path), str(daemon_json))["runtime"]["registered"] is True
     other = host_facts(str(tmp_path), str(daemon_json), "kata")["runtime"]
     assert (other["name"], other["registered"], other["path"]) == ("kata", False, None)
+
+
+def test_the_hosts_vm_defaults_are_read_and_a_bad_file_is_reported_not_raised(tmp_path):
+    path = tmp_path / "defaults.env"
+    assert vm_defaults_facts(str(path)) == {"path": str(path), "variables": {}, "problem": None}
+    path.write_text("# the install role's\nRUNCVM_WARM_START=1\n")
+    assert vm_defaults_facts(str(path))["variables"] == {"RUNCVM_WARM_START": "1"}
+    path.write_text("RUNCVM_ACCEL=warp\n")
+    assert "RUNCVM_ACCEL=warp is not one of auto, kvm, tcg" in vm_defaults_facts(str(path))["problem"]
 
 
 def test_kernel_facts_sort_versions_and_name_latest(tmp_path):
