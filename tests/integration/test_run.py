@@ -193,6 +193,30 @@ def test_volumes_binds_and_tmpfs(docker_cli, runcvm, test_images, tmp_path):
     assert after.stdout == b"written\n"
 
 
+# Writes a file without closing it, changes another through a shared mapping, and exits at once:
+# the VM is ended as soon as the workload is, so both must be on the host by then, as under runc.
+WRITE_THEN_EXIT = """
+import mmap, os
+os.write(os.open("/host/written", os.O_WRONLY | os.O_CREAT, 0o644), b"written")
+with open("/host/mapped", "r+b") as handle:
+    mapping = mmap.mmap(handle.fileno(), 0)
+    mapping[:6] = b"mapped"
+os._exit(0)
+"""
+
+
+def test_what_the_workload_wrote_is_on_the_host_when_docker_run_returns(docker_cli, runcvm, test_images, tmp_path):
+    found = {}
+    for runtime in ("runc", runcvm):
+        shared = tmp_path / runtime
+        shared.mkdir()
+        (shared / "mapped").write_bytes(b"......")
+        run(docker_cli, runtime, test_images["python3"], "python3", "-c", WRITE_THEN_EXIT,
+            options=("-v", f"{shared}:/host"), check=True)
+        found[runtime] = {path.name: path.read_bytes() for path in shared.iterdir()}
+    assert found[runcvm] == found["runc"] == {"written": b"written", "mapped": b"mapped"}
+
+
 def test_network_none(docker_cli, runcvm, test_images):
     runc, vm = both(docker_cli, runcvm, test_images[DEBIAN], "ls", "/sys/class/net", options=("--network", "none"))
     assert vm.stdout == runc.stdout == b"lo\n"

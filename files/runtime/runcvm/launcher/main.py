@@ -95,7 +95,12 @@ class Launcher:
         template = self._template(vm) if self.options.warm_start else None
         self._write_guest_config(net, attached)
         status = self._boot_and_relay(vm, template)
-        self.children.stop(POWEROFF_TIMEOUT)
+        # Once the workload has ended, what it wrote to the root and volumes is on the host
+        # (virtiofs writes through, and a process's shared mappings are written back as it
+        # exits): QEMU is ended at once rather than after the guest kernel's power-off (0.07 s
+        # under TCG). A disk's data is in the guest until the guest syncs it as it powers off,
+        # and an init system powers the VM off itself.
+        self.children.stop(POWEROFF_TIMEOUT, wait_for_guest=bool(attached or self.plan.init_system))
         if self.options.timing:
             say(f"timing: {self.timing.line()}")
         return status

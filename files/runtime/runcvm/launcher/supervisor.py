@@ -60,14 +60,17 @@ class Children:
         except subprocess.TimeoutExpired:
             pass
 
-    def stop(self, timeout: float) -> None:
-        """QEMU ends when the guest powers off; virtiofsd when QEMU lets go of it. What has not
+    def stop(self, timeout: float, wait_for_guest: bool = True) -> None:
+        """QEMU ends when the guest powers off, or at once where the guest has nothing left to
+        hand the host (not `wait_for_guest`); virtiofsd when QEMU lets go of it. What has not
         ended by `timeout` is killed."""
         deadline = time.monotonic() + timeout
         for name in ("qemu", "virtiofsd"):
             child = self.processes.get(name)
             if child is None:
                 continue
+            if name == "qemu" and not wait_for_guest and child.poll() is None:
+                child.kill()
             try:
                 child.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:

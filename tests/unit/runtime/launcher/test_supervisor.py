@@ -1,10 +1,13 @@
 """The launcher's helpers: a socket whose file exists before its owner listens is waited for; a
-process that has stopped using the CPU is told from one that works or was paused."""
+process that has stopped using the CPU is told from one that works or was paused; QEMU is waited
+for only while its guest has something to hand the host."""
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
 import threading
 import time
 
@@ -76,3 +79,24 @@ def test_cpu_seconds_of_this_process_grow_with_its_work():
     while time.process_time() < deadline:
         pass
     assert cpu_seconds(os.getpid()) - before >= 0.1
+
+
+def started(children: Children, name: str, argv: list[str]) -> None:
+    children.processes[name] = subprocess.Popen(argv)
+
+
+def test_a_guest_with_nothing_left_to_hand_the_host_is_not_waited_for():
+    children = Children()
+    started(children, "qemu", ["sleep", "5"])  # a guest that would power off by itself, in its time
+    started(children, "virtiofsd", ["true"])
+    children.stop(60, wait_for_guest=False)
+    assert children.processes["qemu"].returncode == -signal.SIGKILL
+    assert children.processes["virtiofsd"].returncode == 0
+
+
+def test_a_guest_that_powers_off_is_waited_for():
+    children = Children()
+    started(children, "qemu", ["sleep", "0.3"])
+    started(children, "virtiofsd", ["true"])
+    children.stop(10)
+    assert children.processes["qemu"].returncode == 0
