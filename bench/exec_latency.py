@@ -19,12 +19,14 @@ from report import RUNTIMES, print_medians
 
 
 @contextlib.contextmanager
-def idle_containers(image: str) -> t.Iterator[dict[str, str]]:
-    """One idle container per runtime, the VM up: runtime -> container name; removed afterwards."""
+def idle_containers(image: str, runcvm_options: tuple[str, ...] = ()) -> t.Iterator[dict[str, str]]:
+    """One idle container per runtime, the VM up (started with `runcvm_options`): runtime ->
+    container name; removed afterwards."""
     names = {runtime: f"bench-{runtime}-{uuid.uuid4().hex[:6]}" for runtime in RUNTIMES}
     try:
         for runtime, name in names.items():
-            subprocess.run(["docker", "run", "-d", f"--runtime={runtime}", "--name", name, image,
+            options = runcvm_options if runtime == "runcvm" else ()
+            subprocess.run(["docker", "run", "-d", f"--runtime={runtime}", "--name", name, *options, image,
                             "sleep", "100000"], check=True, capture_output=True)
         deadline = time.monotonic() + 120
         while subprocess.run(["docker", "exec", names["runcvm"], "true"], capture_output=True,

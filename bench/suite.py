@@ -7,8 +7,9 @@
 Measures the cold start (`docker run --rm IMAGE true`, with RunCVM's phases), the warm start
 (the same with RUNCVM_WARM_START=1: the VM restored from a template), the cold start of
 several containers at once, `docker exec CONTAINER true` into an idle container, the memory of
-RunCVM's helpers (launcher, QEMU, virtiofsd) beside one idle VM (proportional set size without
-the guest's RAM, which QEMU and virtiofsd share as a memfd), and work inside a running container
+RunCVM's helpers (launcher, QEMU, virtiofsd) beside one idle VM booted cold and one restored
+from a template (proportional set size without the guest's RAM, which QEMU and virtiofsd share as
+a memfd), and work inside a running container
 (bench/workloads.py: file reads and metadata on the root and on tmpfs, a CPU-bound loop). Runs
 of runc and RunCVM are interleaved, so both see the same load.
 Prints a table, writes every figure to FILE (bench/results.json) and, with --readme, puts the
@@ -77,6 +78,8 @@ def measure(runs: int, image: str, workload_image: str) -> dict:
     with exec_latency.idle_containers(image) as names:
         execs = exec_latency.measure(runs * 4, names)
         memory, overhead = helper_memory(names["runcvm"])
+    with exec_latency.idle_containers(image, cold_start.WARM_START) as names:
+        _memory, overhead_warm = helper_memory(names["runcvm"])
     with exec_latency.idle_containers(workload_image) as names:
         work = workloads.measure(runs, names)
     return {
@@ -91,6 +94,7 @@ def measure(runs: int, image: str, workload_image: str) -> dict:
         "exec": {runtime: summary(execs[runtime]) for runtime in report.RUNTIMES},
         "helper_memory_kib": memory,
         "vm_overhead": overhead,
+        "vm_overhead_warm": overhead_warm,
         "workloads": {figure: {runtime: summary(work[runtime][figure]) for runtime in report.RUNTIMES}
                       for figure in workloads.FIGURES},
     }
@@ -105,6 +109,14 @@ def _row(label: str, figures: dict) -> str:
     return f"| {label} | {_seconds(runc)} | {_seconds(runcvm)} | {runcvm['median'] / runc['median']:.1f}x |"
 
 
+def _memory_row(label: str, overhead: dict) -> str:
+    parts = ", ".join(f"{helper} {mib:.0f}" for helper, mib in overhead["by_helper"].items())
+    # Mapped files are page cache, which the kernel can reclaim, and which every other VM on the
+    # host maps too: one VM alone is charged all of it.
+    return (f"| {label} | | {overhead['pss_mib']:.0f} ({parts}), of which mapped files, which every VM on the host "
+            f"shares, {overhead['mapped_files_mib']:.0f} | |")
+
+
 def table(results: dict) -> str:
     machine_kind = results["machine"]
     rows = ["| | runc | RunCVM | RunCVM / runc |", "|---|---|---|---|",
@@ -112,12 +124,8 @@ def table(results: dict) -> str:
             _row("The same with `RUNCVM_WARM_START=1`, the VM restored from a template", results["warm_start"]),
             _row(f"{results['at_once']} of them at once, until the last ends", results["cold_start_at_once"]),
             _row("`docker exec CONTAINER true`", results["exec"])]
-    overhead = results["vm_overhead"]
-    parts = ", ".join(f"{helper} {mib:.0f}" for helper, mib in overhead["by_helper"].items())
-    # Mapped files are page cache, which the kernel can reclaim, and which every other VM on the
-    # host maps too: one VM alone is charged all of it.
-    rows.append(f"| RunCVM's helpers beside one idle VM (PSS without guest RAM, MiB) | | {overhead['pss_mib']:.0f} ({parts}), "
-                f"of which mapped files, which every VM on the host shares, {overhead['mapped_files_mib']:.0f} | |")
+    rows += [_memory_row("RunCVM's helpers beside one idle VM (PSS without guest RAM, MiB)", results["vm_overhead"]),
+             _memory_row("The same, the VM restored from a template", results["vm_overhead_warm"])]
     work = results["workloads"]
     rows += [_row(f"{label}, in a running `{results['workload_image']}` container", work[figure])
              for figure, label in WORKLOAD_ROWS]

@@ -37,6 +37,7 @@ def test_the_table_gives_ratios_against_runc(tmp_path):
                "never_up_at_once": {"runc": 0, "runcvm": 1},
                "exec": {"runc": figures, "runcvm": {**figures, "median": 3.0}},
                "vm_overhead": {"pss_mib": 100.0, "mapped_files_mib": 50.0, "by_helper": {"qemu-system-x86": 100.0}},
+               "vm_overhead_warm": {"pss_mib": 60.0, "mapped_files_mib": 10.0, "by_helper": {"qemu-system-x86": 60.0}},
                "workloads": workloads}
     text = suite.table(results)
     assert "| `docker run --rm img true` | 1.00 s (0.90-1.20) | 20.00 s (0.90-1.20) | 20.0x |" in text
@@ -48,6 +49,8 @@ def test_the_table_gives_ratios_against_runc(tmp_path):
     assert "the root filesystem (virtiofs) reads at 0.25x the rate of tmpfs" in text
     assert "Of the 20 VMs started 4 at once, 1 never came up and was removed after 300 s" in text
     assert "| 100 (qemu-system-x86 100), of which mapped files, which every VM on the host shares, 50 |" in text
+    assert ("| The same, the VM restored from a template | | 60 (qemu-system-x86 60), of which mapped files, which "
+            "every VM on the host shares, 10 | |") in text
     readme = tmp_path / "README.md"
     readme.write_text(f"before\n{suite.MARKERS[0]}\nold\n{suite.MARKERS[1]}\nafter\n")
     suite.write_readme_table(readme, text)
