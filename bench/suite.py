@@ -41,7 +41,7 @@ import exec_latency  # noqa: E402  pylint: disable=wrong-import-position
 import report  # noqa: E402  pylint: disable=wrong-import-position
 import workloads  # noqa: E402  pylint: disable=wrong-import-position
 from ansible_collections.runcvm.runcvm.plugins.module_utils._containers import (  # noqa: E402  pylint: disable=wrong-import-position
-    process_memory, vm_overhead,
+    overhead_of, process_memory,
 )
 
 MARKERS = ("<!-- bench-table: made by bench/suite.py -->", "<!-- /bench-table -->")
@@ -62,7 +62,8 @@ def helper_memory(container: str) -> tuple[dict[str, dict[str, int]], dict]:
     runcvm_info reports it)."""
     pid = int(subprocess.run(["docker", "inspect", "-f", "{{.State.Pid}}", container], capture_output=True,
                              text=True, check=True).stdout)
-    return process_memory(pid), vm_overhead(pid)
+    processes = process_memory(pid)
+    return processes, overhead_of(processes)
 
 
 def machine() -> dict:

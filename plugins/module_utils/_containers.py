@@ -50,9 +50,13 @@ def vm_overhead(pid: int, proc: str = "/proc") -> dict[str, t.Any] | None:
     whose first process is `pid` take beside the guest's RAM, in MiB (PSS): all together, the part
     that maps files, and by helper; None where /proc cannot tell (not root, the container gone)."""
     try:
-        processes = process_memory(pid, proc)
+        return overhead_of(process_memory(pid, proc))
     except (OSError, ValueError, KeyError):
         return None
+
+
+def overhead_of(processes: dict[str, dict[str, int]]) -> dict[str, t.Any]:
+    """vm_overhead of the container's processes as process_memory gives them."""
     by_helper: dict[str, float] = {}
     for name, fields in processes.items():
         helper = name.rsplit(" (", 1)[0]

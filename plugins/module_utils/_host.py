@@ -20,7 +20,7 @@ from ansible_collections.runcvm.runcvm.plugins.module_utils._core.kernels import
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core.layout import (
     HOST_DEFAULTS_FILE, KVM_DEVICE, PAYLOAD_DIR, RUNTIME_NAME, TUN_DEVICE,
 )
-from ansible_collections.runcvm.runcvm.plugins.module_utils._core.options import OptionError, parse_defaults
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core.options import OptionError, read_defaults
 from ansible_collections.runcvm.runcvm.plugins.module_utils._daemon_json import DAEMON_JSON
 from ansible_collections.runcvm.runcvm.plugins.module_utils._tree_install import installed_digest
 
@@ -69,12 +69,9 @@ def kernel_module_facts(cpu_flags: t.AbstractSet[str]) -> dict[str, t.Any]:
 
 def vm_defaults_facts(path: str = HOST_DEFAULTS_FILE) -> dict[str, t.Any]:
     """The host's defaults file, the RUNCVM_* variables it gives every container, and why it
-    cannot be read, or None."""
+    cannot be read (or None)."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            return {"path": path, "variables": parse_defaults(handle.read(), path), "problem": None}
-    except FileNotFoundError:
-        return {"path": path, "variables": {}, "problem": None}
+        return {"path": path, "variables": read_defaults(path), "problem": None}
     except (OSError, UnicodeDecodeError, OptionError) as error:
         return {"path": path, "variables": {}, "problem": str(error)}
 

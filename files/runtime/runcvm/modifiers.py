@@ -100,22 +100,13 @@ def options(spec: dict, context: Context, fields: dict) -> None:
     KVM where it cannot boot a stock kernel."""
     try:
         env = runcvm_options.env_dict(spec["process"].get("env") or [])
-        fields["options"] = runcvm_options.parse({**host_defaults(context.defaults_file), **env})
+        fields["options"] = runcvm_options.parse({**runcvm_options.read_defaults(context.defaults_file), **env})
         accelerator = choose_accelerator(fields["options"].accel, context.kvm_status())
     except (runcvm_options.OptionError, AcceleratorError) as error:
         raise SpecError(str(error)) from error
     fields["accelerator"] = accelerator.name
     unasked_tcg = accelerator.name == "tcg" and fields["options"].accel != "tcg"
     fields["accelerator_warning"] = f"warning: {accelerator.reason}" if unasked_tcg else None
-
-
-def host_defaults(path: str) -> dict[str, str]:
-    """The RUNCVM_* variables the host gives every container (none without the file)."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return runcvm_options.parse_defaults(handle.read(), path)
-    except FileNotFoundError:
-        return {}
 
 
 def network_namespace(spec: dict, context: Context, fields: dict) -> None:

@@ -343,6 +343,17 @@ def parse_defaults(text: str, where: str) -> dict[str, str]:
     return env
 
 
+def read_defaults(path: str) -> dict[str, str]:
+    """The RUNCVM_* variables the host's defaults file at `path` gives every container (none
+    without the file), checked as parse_defaults checks them."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        return {}
+    return parse_defaults(text, path)
+
+
 def defaults_text(env: t.Mapping[str, str]) -> str:
     """The defaults file that holds `env` (render's variables)."""
     lines = [f"{name}={value}" for name, value in sorted(env.items())]
