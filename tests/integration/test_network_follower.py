@@ -87,7 +87,8 @@ def step_until(follower_, condition) -> None:
 def test_connect_and_disconnect_plug_and_unplug_a_nic_and_leave_nothing_behind():
     with namespaces() as (host, container, container_ns):
         plug(host, container, container_ns, "eth0", "192.0.2.10/24")
-        boot = network.transplant(container, network.capture(container), with_launcher_address=False)
+        boot = network.transplant(container, network.capture(container, container.link_lookup(ifname="eth0")),
+                                  with_launcher_address=False)
         booted = snapshot(container_ns)
         monitor = RecordingMonitor()
         reports, write_end = os.pipe()

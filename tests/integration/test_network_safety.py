@@ -13,19 +13,27 @@ import sys
 from harness.netns import SCRATCH_ADDRESS, SCRATCH_GATEWAY, scratch_namespace, snapshot
 
 DEBIAN = "debian"
-# Runs the launcher's network hand-over inside a namespace; argv: namespace, the id the runtime
-# would record as the host's ("this" for the namespace's own id).
+# Runs the launcher's network hand-over inside a namespace, as the launcher does: its taps, then
+# the follower it forks, which moves the addresses and reports the network (the follower is
+# stopped once it has). argv: namespace, the id the runtime would record as the host's ("this"
+# for the namespace's own id).
 HAND_OVER = """
-import sys
+import os, signal, sys
 from pyroute2 import netns
 netns.setns(sys.argv[1])
-from runcvm.launcher import network
+from runcvm.launcher import handover
 from runcvm.namespaces import namespace_id
 try:
-    network.hand_over(with_launcher_address=False, host_namespace=namespace_id() if sys.argv[2] == "this" else sys.argv[2])
-except network.NetworkError as error:
+    moving = handover.HandOver(handover.container_links(), with_launcher_address=False,
+                               host_namespace=namespace_id() if sys.argv[2] == "this" else sys.argv[2])
+except handover.NetworkError as error:
     print(error)
     sys.exit(3)
+try:
+    print(sorted(interface.name for interface in moving.wait().interfaces))
+finally:
+    os.kill(moving.follower, signal.SIGKILL)
+    os.waitpid(moving.follower, 0)
 """
 
 
@@ -57,9 +65,11 @@ def test_the_launcher_takes_over_a_namespace_of_its_own():
     with scratch_namespace() as namespace:
         handed = hand_over_in(namespace, "0:0")
         assert handed.returncode == 0, handed.stderr + handed.stdout
+        assert handed.stdout.strip() == "['eth0', 'peer0']"  # the namespace's Ethernet links, not lo
         after = snapshot(namespace)
         assert ("eth0", f"{SCRATCH_ADDRESS}/24") not in after["addresses"]
         assert ("eth0", "veth", "br-eth0", 1500, True) in after["links"]
+        assert ("tap-eth0", "tun", "br-eth0", 1500, True) in after["links"]  # the launcher's tap, bridged
 
 
 def refused_run(docker_cli, runcvm, image, network):
@@ -98,7 +108,7 @@ with IPRoute() as ipr:
     (eth0,) = ipr.link_lookup(ifname="eth0")
     ipr.addr("add", index=eth0, address="fd00:db8::2", prefixlen=64)
     ipr.route("add", dst="::/0", gateway="fd00:db8::1", oif=eth0)
-    print(plan.dumps(network.capture(ipr)))
+    print(plan.dumps(network.capture(ipr, [eth0])))
 """
 
 

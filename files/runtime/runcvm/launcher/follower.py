@@ -8,7 +8,9 @@ the launcher is told, so that the guest gives that NIC the interface's name, add
 An interface taken away has its NIC unplugged and its bridge and tap removed.
 
 It is a child of the launcher, forked before the launcher gives up CAP_NET_ADMIN: the one process
-in the container that keeps it. QEMU, virtiofsd and the launcher itself run without it.
+in the container that keeps it. QEMU, virtiofsd and the launcher itself run without it. It hands
+the boot interfaces over first, and reports that network (or why it could not) to the launcher
+(launcher/handover.py) as its first line.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from qemu.qmp.legacy import QEMUMonitorProtocol
 
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core import layout, plan
 from runcvm import netlink
-from runcvm.launcher import network, qemu, say
+from runcvm.launcher import handover, network, qemu, say
 
 # Docker sets a new interface up with a burst of requests (move, rename, addresses, up, routes);
 # the follower takes the interface once none has come for this long.
@@ -127,7 +129,7 @@ class Follower:
                 and link.get_attr("IFLA_MASTER") is None and bool(link["flags"] & netlink.IFF_UP))
 
     def attach(self, index: int) -> None:
-        added = network.capture(self.ipr, only=index)
+        added = network.capture(self.ipr, (index,))
         (interface,) = added.interfaces
         port = next((port for port, user in self.ports.items() if user is None), None)
         if port is None:
@@ -186,23 +188,21 @@ class Follower:
                 return
 
 
-def start(boot: plan.Network) -> tuple[int, int]:
-    """Fork the follower; its pid, and the descriptor its reports arrive on."""
-    reports, write_end = os.pipe2(os.O_CLOEXEC)
-    pid = os.fork()
-    if pid == 0:
-        os.close(reports)
-        _follow(boot, write_end)
-    os.close(write_end)
-    return pid, reports
-
-
-def _follow(boot: plan.Network, reports: int) -> t.NoReturn:
+def hand_over_and_follow(links: list[handover.Link], with_launcher_address: bool, host_namespace: str | None,
+                         reports: int) -> t.NoReturn:
+    """The follower's life, in the child the launcher forked: hand `links` over to the VM, report
+    the network (or why not) on `reports`, then follow the container's network until killed."""
     try:
         ctypes.CDLL(None).prctl(PR_SET_NAME, b"runcvm-network")  # as ps and docker top show it
         null = os.open(os.devnull, os.O_RDWR)
         for stream in (0, 1):  # the workload's streams are the launcher's to relay
             os.dup2(null, stream)
+        try:
+            boot = network.hand_over(with_launcher_address, host_namespace, [link.index for link in links])
+        except (handover.NetworkError, NetlinkError, OSError) as error:
+            os.write(reports, handover.FAILED + str(error).encode() + b"\n")
+            os._exit(1)
+        os.write(reports, plan.dumps(boot).encode() + b"\n")
         with IPRoute() as ipr:
             follower = Follower(ipr, boot, reports)
             follower.listen()

@@ -1,10 +1,11 @@
-"""Hands the container's network to the VM.
+"""Hands the container's network to the VM: the network follower's part (launcher/handover.py
+has the launcher's).
 
 Docker configured the container's interfaces before the launcher started. For each one the
-launcher records its addresses, MTU and routes, takes the addresses off it, and joins it and a
-new tap device in a bridge; QEMU gives the tap to the VM, whose NIC then takes the addresses.
-Frames for the container's IP now reach the VM. The VM's NIC MAC differs from the container's
-(52:54:00 and its last three octets) because the bridge keeps the veth's own MAC for itself.
+follower records its addresses, MTU and routes, takes the addresses off it, and joins it and a
+tap device (the launcher's, or a new one) in a bridge; QEMU gives the tap to the VM, whose NIC
+then takes the addresses. Frames for the container's IP now reach the VM. The VM's NIC MAC
+differs from the container's (handover.vm_mac) because the bridge keeps the veth's own MAC for itself.
 """
 
 from __future__ import annotations
@@ -17,48 +18,30 @@ import typing as t
 
 from pyroute2 import IPRoute, NetlinkError
 
-from ansible_collections.runcvm.runcvm.plugins.module_utils._core.layout import VM_MAC_PREFIX
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core.plan import (
     DEFAULT_ROUTE, DEFAULT_ROUTE_6, Interface, Network, Route,
 )
-from runcvm.namespaces import namespace_id
+from runcvm.launcher.handover import LAUNCHER_ADDRESS, Link, NetworkError, check_own_namespace
 
 RT_TABLE_MAIN = 254
 RT_SCOPE_LINK = 253
 RT_SCOPE_UNIVERSE = 0
 RTPROT_KERNEL = 2
 FAMILIES = {socket.AF_INET: DEFAULT_ROUTE, socket.AF_INET6: DEFAULT_ROUTE_6}
-# The launcher's address on the bridge, for what the VM must reach in the container: the DNS
-# proxy, when the container's resolver is on its loopback (Docker's embedded DNS at 127.0.0.11),
-# and QEMU's VNC display (RUNCVM_QEMU_DISPLAY=vnc), which the guest relays its port to. It is
-# link-local from the block RFC 3927 keeps out of automatic use (169.254.0.0/24), so it is neither
-# a peer's address nor the clouds' metadata service (169.254.169.254), which the VM reaches.
-LAUNCHER_ADDRESS = "169.254.0.53"
 
 
-class NetworkError(Exception):
-    pass
-
-
-def vm_mac(container_mac: str) -> str:
-    return ":".join([VM_MAC_PREFIX, *container_mac.split(":")[3:]])
-
-
-def capture(ipr: IPRoute, only: int | None = None) -> Network:
-    """The container's interfaces (all but loopback; with `only`, that link alone) with their IPv4
-    and global IPv6 addresses, and their routes, as Docker set them up. Link-local IPv6 addresses
-    stay: the VM makes its own."""
+def capture(ipr: IPRoute, indexes: t.Sequence[int]) -> Network:
+    """The container's interfaces at `indexes` with their IPv4 and global IPv6 addresses, and
+    their routes, as Docker set them up. Link-local IPv6 addresses stay: the VM makes its own."""
     interfaces, names = [], {}
-    for link in ipr.get_links(*(() if only is None else (only,))):
-        name = link.get_attr("IFLA_IFNAME")
-        if name == "lo" or link.get_attr("IFLA_ADDRESS") is None:
-            continue
-        names[link["index"]] = name
+    for found in ipr.get_links(*indexes) if indexes else ():  # no index asks pyroute2 for every link
+        link = Link(found.get_attr("IFLA_IFNAME"), found["index"], found.get_attr("IFLA_ADDRESS"))
+        names[link.index] = link.name
         addresses = tuple(f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}"
-                          for family in FAMILIES for a in ipr.get_addr(family=family, index=link["index"])
+                          for family in FAMILIES for a in ipr.get_addr(family=family, index=link.index)
                           if a["scope"] == RT_SCOPE_UNIVERSE)
-        interfaces.append(Interface(name, vm_mac(link.get_attr("IFLA_ADDRESS")), link.get_attr("IFLA_MTU"),
-                                    addresses, tap=f"tap-{name}"[:15], bridge=f"br-{name}"[:15]))
+        interfaces.append(Interface(link.name, link.vm_mac, found.get_attr("IFLA_MTU"), addresses, tap=link.tap,
+                                    bridge=link.bridge))
     routes = []
     for family, default in FAMILIES.items():
         for route in ipr.get_routes(family=family, table=RT_TABLE_MAIN):
@@ -86,7 +69,8 @@ def transplant(ipr: IPRoute, network: Network, with_launcher_address: bool) -> N
                  br_ageing_time=0)
         (bridge,) = ipr.link_lookup(ifname=interface.bridge)
         ipr.link("set", index=bridge, mtu=interface.mtu)
-        ipr.link("add", ifname=interface.tap, kind="tuntap", mode="tap")
+        if not ipr.link_lookup(ifname=interface.tap):  # the launcher made the boot interfaces' taps
+            ipr.link("add", ifname=interface.tap, kind="tuntap", mode="tap")
         (tap,) = ipr.link_lookup(ifname=interface.tap)
         for port in (index, tap):
             ipr.link("set", index=port, master=bridge, mtu=interface.mtu, state="up")
@@ -120,20 +104,10 @@ def _ignore(code: int, call: t.Callable[..., t.Any], *args: t.Any, **kwargs: t.A
             raise
 
 
-def check_own_namespace(host_namespace: str | None) -> None:
-    """Refuse to go on in a network namespace that is not the container's own. The runtime refuses
-    such containers at create; this is the last check before addresses and links move."""
-    if not host_namespace:
-        raise NetworkError("the runtime did not say which network namespace is the host's, so the launcher "
-                           "cannot tell that this one is the container's own")
-    if namespace_id() == host_namespace:
-        raise NetworkError("the launcher is in the host's network namespace (--network=host) and leaves it "
-                           "untouched: RunCVM needs a network namespace of the container's own")
-
-
-def hand_over(with_launcher_address: bool, host_namespace: str | None) -> Network:
-    """Capture the container's network and move it to the VM's side; say what the VM must set.
-    `host_namespace` (from namespace_id) is the one namespace never to touch."""
+def hand_over(with_launcher_address: bool, host_namespace: str | None, indexes: t.Sequence[int]) -> Network:
+    """Capture the container's network (the links at `indexes`, handover.container_links) and
+    move it to the VM's side; say what the VM must set. `host_namespace` (from namespace_id) is the one namespace never
+    to touch."""
     check_own_namespace(host_namespace)
     with IPRoute() as ipr:
-        return transplant(ipr, capture(ipr), with_launcher_address)
+        return transplant(ipr, capture(ipr, indexes), with_launcher_address)

@@ -91,19 +91,29 @@ def make(vm: qemu.Vm, virtiofsd: list[str], path: str) -> None:
     trim()
 
 
-def resume(path: str) -> None:
-    """Load the template at `path` into the QEMU waiting for it, and run the VM: a VM saved
-    stopped is restored stopped."""
+def load(path: str) -> QEMUMonitorProtocol:
+    """Have the QEMU waiting for it load the template at `path`, which it does while the launcher
+    goes on; `resume` runs the VM once it is in."""
     monitor = QEMUMonitorProtocol(layout.QMP_SOCKET)
     try:
         monitor.connect()
         monitor.cmd("migrate-set-capabilities", capabilities=CAPABILITIES)
         monitor.cmd("migrate-incoming", uri=f"file:{path}")
+    except (QMPError, EOFError, OSError) as error:  # QEMU, failing to load it, exits
+        _close(monitor)
+        raise TemplateError(f"QEMU's monitor: {error!r}") from error
+    return monitor
+
+
+def resume(monitor: QEMUMonitorProtocol) -> None:
+    """Wait until QEMU has loaded the template (`load`), and run the VM: a VM saved stopped is
+    restored stopped."""
+    try:
         _wait(lambda: monitor.cmd("query-status")["status"] != "inmigrate", SAVE_BOUND, "QEMU to load the template")
         if monitor.cmd("query-migrate").get("status") != "completed":
             raise TemplateError(f"QEMU could not load the template: {monitor.cmd('query-migrate')}")
         monitor.cmd("cont")
-    except (QMPError, EOFError, OSError) as error:  # QEMU, failing to load it, exits
+    except (QMPError, EOFError, OSError) as error:
         raise TemplateError(f"QEMU's monitor: {error!r}") from error
     finally:
         _close(monitor)

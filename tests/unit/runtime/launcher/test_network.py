@@ -3,7 +3,7 @@ tests/integration/test_network_safety.py, in network namespaces made there)."""
 
 from __future__ import annotations
 
-from runcvm.launcher.network import vm_mac
+from runcvm.launcher.handover import vm_mac
 
 
 def test_vm_mac_keeps_the_containers_last_three_octets():
