@@ -112,3 +112,21 @@ def test_a_template_that_does_not_restore_gives_way_to_a_cold_boot(docker_cli, r
     assert (broken.returncode, broken.stdout) == (5, b"ran\n"), broken.stderr
     assert b"did not come up from its warm start's template" in broken.stderr, broken.stderr
     assert b"Traceback" not in broken.stderr and not os.path.exists(path)
+
+
+def test_restored_vms_mount_the_cgroup_filesystems_asked_for(docker_cli, runcvm, test_images, own_templates):
+    """A template mounts the cgroup filesystems most VMs ask for before it is saved; a restored VM
+    keeps them, or mounts those RUNCVM_CGROUPFS asks for instead, as a cold-booted one does."""
+    show = ("sh", "-c", "awk '$2 ~ \"^/sys/fs/cgroup\" {print $2, $3, $4}' /proc/mounts")
+
+    def mounts(*options: str) -> list[str]:
+        completed = run(docker_cli, runcvm, test_images[DEBIAN], *show, options=(*MEMORY, *options))
+        assert completed.returncode == 0 and b"boots cold" not in completed.stderr, completed.stderr
+        return completed.stdout.decode().splitlines()
+
+    cold = mounts("-e", "RUNCVM_WARM_START=0")
+    assert "/sys/fs/cgroup/unified cgroup2 rw,nosuid,nodev,noexec,relatime" in cold, cold
+    assert mounts(*WARM) == cold
+    assert mounts(*WARM, "-e", "RUNCVM_CGROUPFS=cgroup2") == ["/sys/fs/cgroup cgroup2 rw,nosuid,nodev,noexec,relatime"]
+    assert mounts(*WARM, "-e", "RUNCVM_CGROUPFS=none") == []
+    assert len(own_templates()) == 1

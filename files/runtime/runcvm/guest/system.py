@@ -10,6 +10,7 @@ import time
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
 MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 0x40000
+MNT_DETACH = 0x2
 RB_POWER_OFF = 0x4321FEDC
 FLAG_OPTIONS = {"ro": MS_RDONLY, "nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC}
 IGNORED_OPTIONS = {"rw", "suid", "dev", "exec", "rprivate", "private", "rbind", "bind"}
@@ -28,6 +29,13 @@ def mount(source: str, target: str, fstype: str | None, flags: int = 0, data: st
     if result != 0:
         error = ctypes.get_errno()
         raise OSError(error, f"mount {source} on {target}: {os.strerror(error)}")
+
+
+def unmount_tree(target: str) -> None:
+    """Unmount `target` and every mount beneath it (umount2 with MNT_DETACH)."""
+    if _libc.umount2(target.encode(), MNT_DETACH) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"umount {target}: {os.strerror(error)}")
 
 
 def mount_options(options: list[str]) -> tuple[int, str]:
