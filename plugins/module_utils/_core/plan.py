@@ -16,6 +16,7 @@ first that is wrong, so a payload and a runtime of different versions fail with 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import sys
 import types
@@ -196,7 +197,7 @@ def from_json(cls: type[T], raw: t.Any, where: str) -> T:
     unknown = sorted(set(raw) - set(fields))
     if unknown:
         raise PlanError(f"{where}: unknown field {unknown[0]}")
-    hints = t.get_type_hints(cls)
+    hints = _field_types(cls)
     values = {}
     for name, field in fields.items():
         if name in raw:
@@ -204,6 +205,30 @@ def from_json(cls: type[T], raw: t.Any, where: str) -> T:
         elif field.default is dataclasses.MISSING:
             raise PlanError(f"{where}: missing field {name}")
     return cls(**values)
+
+
+@functools.cache
+def _field_types(cls: type) -> dict[str, t.Any]:
+    """The types of `cls`'s fields, which this module's annotations hold as strings: each one
+    compiled and evaluated, once."""
+    return t.get_type_hints(cls)
+
+
+def resolve_field_types(*classes: type) -> None:
+    """Resolve the field types of `classes` and of the dataclasses they hold, for `loads`. A warm
+    start's template does it before it is saved: a VM restored from it would otherwise compile
+    them, and under TCG every path of the interpreter and the kernel that runs for the first time
+    after a restore is translated anew."""
+    for cls in classes:
+        for hint in _field_types(cls).values():
+            resolve_field_types(*_dataclasses_in(hint))
+
+
+def _dataclasses_in(hint: t.Any) -> t.Iterator[type]:
+    if dataclasses.is_dataclass(hint):
+        yield hint
+    for inner in t.get_args(hint):
+        yield from _dataclasses_in(inner)
 
 
 def _decode(hint: t.Any, raw: t.Any, where: str) -> t.Any:

@@ -169,6 +169,7 @@ def wait_as_template() -> bool:
     if os.path.exists(layout.GUEST_CONFIG_FILE):
         return False
     mount_cgroups(TEMPLATE_CGROUPFS)
+    plan.resolve_field_types(plan.GuestConfig, plan.Process, plan.Network)
     log(layout.TEMPLATE_READY)
     while not os.path.exists(layout.GUEST_CONFIG_FILE):
         time.sleep(TEMPLATE_POLL_SECONDS)
