@@ -13,18 +13,20 @@ import socket
 import subprocess
 import termios
 import tty
-
-from qemu.qmp.legacy import QEMUMonitorProtocol
+import typing as t
 
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core import layout, plan
 from runcvm import protocol
 from runcvm.events import signal_pipe, stop_signal_pipe
-from runcvm.launcher import disks, dns, handover, privileges, qemu, say, templates
+from runcvm.launcher import disks, dns, handover, privileges, qemu, say
 from runcvm.launcher.execs import ExecServer
 from runcvm.launcher.supervisor import ChildFailed, Children, IdleWatch, cpu_seconds, describe, remove
 from runcvm.launcher.timing import Timing
 from runcvm.relay import FrameChannel, LocalStreams, Loop
 from runcvm.terminal import terminal_size
+
+if t.TYPE_CHECKING:
+    from runcvm.launcher import templates
 
 POWEROFF_TIMEOUT = 10
 # How long a dying QEMU may take to say why, once it has closed the channel.
@@ -109,7 +111,8 @@ class Launcher:
             say(f"timing: {self.timing.line()}")
         return status
 
-    def _boot_and_relay(self, vm: qemu.Vm, template: str | None, attached: list[disks.AttachedDisk]) -> int:
+    def _boot_and_relay(self, vm: qemu.Vm, template: templates.Template | None,
+                        attached: list[disks.AttachedDisk]) -> int:
         """Start virtiofsd and QEMU, booting `vm` or restoring it from `template`, and relay until
         the workload ends. A VM that fails before its guest is up, in a way a new boot mends,
         boots once more, cold (see _why_boot_again); nothing of the workload has run yet.
@@ -125,10 +128,10 @@ class Launcher:
                 if not overlap:
                     self._ready_guest_config(attached)
                 self.children.start("virtiofsd", self._virtiofsd(), layout.VIRTIOFS_SOCKET)
-                loading = self._start_qemu(vm, template)
+                self._start_qemu(vm, template)
                 self._ready_guest_config(attached)
-                if loading is not None:
-                    self._resume(loading)
+                if template:
+                    template.resume()
                 return self._relay()
             except (ChildFailed, GuestStuck) as failure:
                 reason = self._why_boot_again(failure, template)
@@ -136,14 +139,14 @@ class Launcher:
                     raise
             say(f"{reason}; booting it again")
             if template:
-                templates.discard(template)
+                template.discard()
                 template = None
                 self.timing.boot = "cold"
             self.children.kill()
             remove(layout.VIRTIOFS_SOCKET, layout.AGENT_SOCKET)
             attempt += 1
 
-    def _why_boot_again(self, failure: Exception, template: str | None) -> str | None:
+    def _why_boot_again(self, failure: Exception, template: templates.Template | None) -> str | None:
         """Why the VM may boot again after `failure`, or None. Only before the guest is up, and for
         what a new boot mends: a template that did not restore (it is discarded, and the VM boots
         cold); this QEMU's multi-threaded TCG can trip an assertion of its own (iotlb_to_section)
@@ -227,9 +230,12 @@ class Launcher:
             hugetlb=self.options.hugetlb, bios_debug=self.options.bios_debug,
             vnc_address=handover.LAUNCHER_ADDRESS if self._display() else None)
 
-    def _template(self, vm: qemu.Vm) -> str | None:
+    def _template(self, vm: qemu.Vm) -> templates.Template | None:
         """RUNCVM_WARM_START: the saved template to restore `vm` from, made now if there is none
         yet; None, said with the reason, where the VM boots cold instead."""
+        # Imported here, after the network follower is forked: qemu.qmp's imports (asyncio,
+        # logging: 65 ms) would hold its start back.
+        from runcvm.launcher import templates  # pylint: disable=import-outside-toplevel,redefined-outer-name
         reason = templates.unfit(vm)
         if reason is None:
             # The template VM must find no config (a restarted container's is still there).
@@ -242,31 +248,21 @@ class Launcher:
                     self.timing.mark("template")
                     templates.make(template_vm, virtiofsd, path)
                     self.timing.mark("template_made")
-                templates.used(path)
                 self.timing.boot = "restored"
-                return path
+                return templates.Template(path)
             except (templates.TemplateError, OSError) as error:
                 reason = f"its template could not be made: {error}"
         say(f"RUNCVM_WARM_START: the VM boots cold: {reason}")
         return None
 
-    def _start_qemu(self, vm: qemu.Vm, template: str | None) -> QEMUMonitorProtocol | None:
-        """Start QEMU; restoring from `template`, QEMU's monitor as it loads it."""
-        command = qemu.command(vm, incoming=template)
+    def _start_qemu(self, vm: qemu.Vm, template: templates.Template | None) -> None:
+        """Start QEMU; restoring from `template`, which it loads while the launcher goes on."""
+        command = qemu.command(vm, incoming=template.path if template else None)
         self._break_at("preqemu", " ".join(command))
         self.timing.mark("qemu")
         self.children.start("qemu", command, layout.AGENT_SOCKET)
-        try:
-            return templates.load(template) if template else None
-        except templates.TemplateError as error:
-            raise ChildFailed(str(error)) from error
-
-    @staticmethod
-    def _resume(loading: QEMUMonitorProtocol) -> None:
-        try:
-            templates.resume(loading)
-        except templates.TemplateError as error:
-            raise ChildFailed(str(error)) from error
+        if template:
+            template.load()
 
     def _break_at(self, stage: str, shown: str = "") -> None:
         """RUNCVM_BREAK: a shell in the container at `stage`, on the container's own streams; the

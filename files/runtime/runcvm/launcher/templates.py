@@ -91,37 +91,41 @@ def make(vm: qemu.Vm, virtiofsd: list[str], path: str) -> None:
     trim()
 
 
-def load(path: str) -> QEMUMonitorProtocol:
-    """Have the QEMU waiting for it load the template at `path`, which it does while the launcher
-    goes on; `resume` runs the VM once it is in."""
-    monitor = QEMUMonitorProtocol(layout.QMP_SOCKET)
-    try:
-        monitor.connect()
-        monitor.cmd("migrate-set-capabilities", capabilities=CAPABILITIES)
-        monitor.cmd("migrate-incoming", uri=f"file:{path}")
-    except (QMPError, EOFError, OSError) as error:  # QEMU, failing to load it, exits
-        _close(monitor)
-        raise TemplateError(f"QEMU's monitor: {error!r}") from error
-    return monitor
+class Template:
+    """A saved template, restored into the container's QEMU: `load` has QEMU load it while the
+    launcher goes on, `resume` runs the VM once it is in. Both raise ChildFailed where it does not
+    restore (QEMU, failing to load it, exits)."""
 
+    def __init__(self, path: str):
+        self.path = path
+        self.monitor: QEMUMonitorProtocol | None = None
+        os.utime(path)  # just used, for trim
 
-def resume(monitor: QEMUMonitorProtocol) -> None:
-    """Wait until QEMU has loaded the template (`load`), and run the VM: a VM saved stopped is
-    restored stopped."""
-    try:
-        _wait(lambda: monitor.cmd("query-status")["status"] != "inmigrate", SAVE_BOUND, "QEMU to load the template")
-        if monitor.cmd("query-migrate").get("status") != "completed":
-            raise TemplateError(f"QEMU could not load the template: {monitor.cmd('query-migrate')}")
-        monitor.cmd("cont")
-    except (QMPError, EOFError, OSError) as error:
-        raise TemplateError(f"QEMU's monitor: {error!r}") from error
-    finally:
-        _close(monitor)
+    def load(self) -> None:
+        self.monitor = QEMUMonitorProtocol(layout.QMP_SOCKET)
+        try:
+            self.monitor.connect()
+            self.monitor.cmd("migrate-set-capabilities", capabilities=CAPABILITIES)
+            self.monitor.cmd("migrate-incoming", uri=f"file:{self.path}")
+        except (QMPError, EOFError, OSError) as error:
+            _close(self.monitor)
+            raise ChildFailed(f"QEMU's monitor: {error!r}") from error
 
+    def resume(self) -> None:
+        """Wait until QEMU has loaded it, and run the VM: a VM saved stopped is restored stopped."""
+        monitor = self.monitor
+        try:
+            _wait(lambda: monitor.cmd("query-status")["status"] != "inmigrate", SAVE_BOUND, "QEMU to load the template")
+            if monitor.cmd("query-migrate").get("status") != "completed":
+                raise ChildFailed(f"QEMU could not load the template: {monitor.cmd('query-migrate')}")
+            monitor.cmd("cont")
+        except (QMPError, EOFError, OSError, TemplateError) as error:
+            raise ChildFailed(f"QEMU's monitor: {error!r}") from error
+        finally:
+            _close(monitor)
 
-def used(path: str) -> None:
-    """Mark the template at `path` as just used, for trim."""
-    os.utime(path)
+    def discard(self) -> None:
+        discard(self.path)
 
 
 def discard(path: str) -> None:

@@ -34,7 +34,7 @@ def test_the_least_recently_used_templates_go_first_and_abandoned_halves_go(tmp_
                       ("b.vm.2.partial", 60)):
         (tmp_path / name).write_bytes(b"x" * 4096)
         os.utime(tmp_path / name, (now - age, now - age))
-    templates.used(str(tmp_path / "old.vm"))  # restored from just now
+    templates.Template(str(tmp_path / "old.vm"))  # restored from just now
     on_disk = (tmp_path / "old.vm").stat().st_blocks * 512  # what counts: templates are sparse files
     templates.trim(cap=2 * on_disk + on_disk // 2)
     assert sorted(os.listdir(tmp_path)) == ["b.vm.2.partial", "newest.vm", "old.vm"]
