@@ -74,6 +74,8 @@ VM_MAC_PREFIX = "52:54:00"
 TEMPLATE_MAC_PREFIX = "52:54:00:ff:ff"  # a warm start's template VM's NICs, numbered (plan.template_mac)
 # What a warm start's template VM says on its console once it waits for a container's config.
 TEMPLATE_READY = "template ready: waiting for a container's config"
+# On a template VM's kernel command line: the guest init is to wait as a template.
+TEMPLATE_ARGUMENT = "runcvm.template"
 VNC_PORT = 5900                         # RUNCVM_QEMU_DISPLAY=vnc: the VM's screen, on the container's IP
 
 # Trees a RUNCVM_DISKS file or mount point may not be in: RunCVM's own and the kernel's.

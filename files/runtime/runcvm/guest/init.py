@@ -26,8 +26,8 @@ CGROUP_ROOT = "/sys/fs/cgroup"
 CGROUP_FLAGS = system.MS_NOSUID | system.MS_NODEV | system.MS_NOEXEC
 # The cgroup the workload and its execs run in when --pids-limit sets how many processes they may have.
 WORKLOAD_CGROUP = "workload"
-# How often a warm start's template VM looks for the container's config: a lookup on virtiofs each.
-TEMPLATE_POLL_SECONDS = 0.01
+# How often the VM looks for its config until the launcher has written it: a lookup on virtiofs each.
+CONFIG_POLL_SECONDS = 0.01
 # The cgroup filesystems a template mounts before it is saved: those of a workload that is no init
 # system (modifiers.py), which a VM restored from it then has at no cost (0.1-0.15 s under TCG).
 TEMPLATE_CGROUPFS = "hybrid"
@@ -162,18 +162,23 @@ def become_init_system(port: int, timing: dict, disks: tuple[str, ...], init_sys
     session.exec_as_init(plan.loads(plan.Process, request, "the init system to start"))
 
 
-def wait_as_template() -> bool:
-    """Whether this VM is a warm start's template: booted with no config to read (its root is the
-    launcher's, not the image's), it says so on the console, the launcher saves it, and it waits
-    for a config, which it finds once restored as a container's VM."""
-    if os.path.exists(layout.GUEST_CONFIG_FILE):
-        return False
-    mount_cgroups(TEMPLATE_CGROUPFS)
-    plan.resolve_field_types(plan.GuestConfig, plan.Process, plan.Network)
-    log(layout.TEMPLATE_READY)
+def wait_for_config() -> bool:
+    """Wait for the VM's config, which the launcher writes once the container's network is the
+    VM's, while the VM boots; whether this VM is a warm start's template, restored now as a
+    container's VM. A template (TEMPLATE_ARGUMENT on its kernel command line; its root is the
+    launcher's, not the image's) first does what VMs restored from it would do first (under TCG,
+    each kernel and interpreter path run after a restore is translated anew): mounts the cgroup
+    filesystems most ask for and resolves the plan's field types; then says so on the console, and
+    the launcher saves it as it waits."""
+    with open("/proc/cmdline", encoding="utf-8") as cmdline:
+        template = layout.TEMPLATE_ARGUMENT in cmdline.read().split()
+    if template:
+        mount_cgroups(TEMPLATE_CGROUPFS)
+        plan.resolve_field_types(plan.GuestConfig, plan.Process, plan.Network)
+        log(layout.TEMPLATE_READY)
     while not os.path.exists(layout.GUEST_CONFIG_FILE):
-        time.sleep(TEMPLATE_POLL_SECONDS)
-    return True
+        time.sleep(CONFIG_POLL_SECONDS)
+    return template
 
 
 def resume_from_template(config: plan.GuestConfig) -> None:
@@ -192,7 +197,7 @@ def main() -> int:
         timing = {"kernel_seconds": float(uptime.read().split()[0])}
     try:
         mount_system()
-        restored = wait_as_template()
+        restored = wait_for_config()
         if restored:
             started, timing = time.monotonic(), {"kernel_seconds": 0.0}
         with open(layout.GUEST_CONFIG_FILE, encoding="utf-8") as handle:

@@ -99,6 +99,8 @@ class Launcher:
         except disks.DiskError as error:
             raise LaunchError(str(error)) from error
         vm = self._vm(links, attached)
+        # A restarted container's config is still there: no VM, a template least of all, may read it.
+        remove(layout.GUEST_CONFIG_FILE)
         template = self._template(vm) if self.options.warm_start else None
         status = self._boot_and_relay(vm, template, attached)
         # Once the workload has ended, what it wrote to the root and volumes is on the host
@@ -117,15 +119,14 @@ class Launcher:
         the workload ends. A VM that fails before its guest is up, in a way a new boot mends,
         boots once more, cold (see _why_boot_again); nothing of the workload has run yet.
 
-        A cold boot's guest reads its config as it starts, so the network is in first. A restored
-        one reads it once it runs on: QEMU loads the template while the follower moves the network
-        (0.2-0.3 s each under TCG), unless QEMU's display needs the launcher's address on the bridge
-        or RUNCVM_BREAK asks for the stages in their order."""
+        QEMU boots the VM, or loads its template, while the follower moves the network (0.2-0.3 s
+        under TCG), and the guest waits for its config, written once the network is in; unless
+        QEMU's display needs the launcher's address on the bridge or RUNCVM_BREAK asks for the
+        stages in their order."""
         attempt = 1
         while True:
             try:
-                overlap = template is not None and not self._display() and not self.options.break_at
-                if not overlap:
+                if self._display() or self.options.break_at:
                     self._ready_guest_config(attached)
                 self.children.start("virtiofsd", self._virtiofsd(), layout.VIRTIOFS_SOCKET)
                 self._start_qemu(vm, template)
@@ -208,8 +209,10 @@ class Launcher:
                                   disks=tuple(disk.guest for disk in attached), pids_limit=self.plan.pids_limit,
                                   init_system=self.plan.init_system, cgroupfs=self.plan.cgroupfs,
                                   display=self.options.qemu_display, random_seed=os.urandom(RANDOM_SEED_BYTES).hex())
-        with open(layout.GUEST_CONFIG_FILE, "w", encoding="utf-8") as handle:
+        # Whole or not at all: the guest may be looking for it.
+        with open(f"{layout.GUEST_CONFIG_FILE}.partial", "w", encoding="utf-8") as handle:
             handle.write(plan.dumps(config))
+        os.replace(f"{layout.GUEST_CONFIG_FILE}.partial", layout.GUEST_CONFIG_FILE)
 
     def _virtiofsd(self, shared_dir: str = layout.VM_ROOT) -> list[str]:
         return qemu.virtiofsd_command(self.options.virtiofsd_cache, self.options.sys_admin, shared_dir)
@@ -238,8 +241,6 @@ class Launcher:
         from runcvm.launcher import templates  # pylint: disable=import-outside-toplevel,redefined-outer-name
         reason = templates.unfit(vm)
         if reason is None:
-            # The template VM must find no config (a restarted container's is still there).
-            remove(layout.GUEST_CONFIG_FILE)
             template_vm = dataclasses.replace(vm, console=layout.TEMPLATE_CONSOLE)
             virtiofsd = self._virtiofsd(layout.TEMPLATE_ROOT)
             try:

@@ -78,7 +78,9 @@ class Vm:
 INIT_SYSTEM_ARGUMENTS = {"systemd": "systemd.getty_auto=0"}
 
 
-def kernel_command_line(vm: Vm) -> str:
+def kernel_command_line(vm: Vm, template: bool = False) -> str:
+    """The guest kernel's command line; `template`: a warm start's template VM's, which tells its
+    guest init so."""
     verbosity = "loglevel=7" if vm.kernel_debug else "quiet loglevel=0"
     # With a screen, the kernel's console shows there too; the last console= stays the serial
     # line, the one /dev/console is.
@@ -87,7 +89,8 @@ def kernel_command_line(vm: Vm) -> str:
     # containers unless the image has apparmor_parser; an image's own profiles are not the VM's
     # boundary. RUNCVM_KERNEL_APPEND=apparmor=1 turns it back on (the last one counts).
     parts = [screen, "console=ttyS0", vm.root_arguments, "rw", f"init={layout.GUEST_INIT}", "panic=-1", "apparmor=0", verbosity,
-             INIT_SYSTEM_ARGUMENTS.get(vm.init_system or ""), vm.kernel_append]
+             INIT_SYSTEM_ARGUMENTS.get(vm.init_system or ""), layout.TEMPLATE_ARGUMENT if template else None,
+             vm.kernel_append]
     return " ".join(part for part in parts if part)
 
 
@@ -139,7 +142,7 @@ def command(vm: Vm, template: bool = False, incoming: str | None = None) -> list
         # A new generation ID at each QEMU start: a restored guest's kernel reseeds its random
         # number generator, which every VM restored from the template would otherwise share.
         args += ["-device", "vmgenid"]
-    args += ["-kernel", vm.kernel, "-initrd", vm.initrd, "-append", kernel_command_line(vm)]
+    args += ["-kernel", vm.kernel, "-initrd", vm.initrd, "-append", kernel_command_line(vm, template)]
     if incoming:
         args += ["-incoming", "defer"]  # templates.resume loads it
     return args

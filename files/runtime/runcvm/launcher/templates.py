@@ -3,9 +3,11 @@
 The first container that wants a template of its kind (qemu.template_key: memory, vCPUs, NICs,
 devices, kernel and its command line, payload) boots one before its own VM. virtiofsd serves that
 VM a root of the payload, RunCVM's state and empty mount points (layout.TEMPLATE_ROOT), at the
-paths the container's VM has them, and nothing of the image: RunCVM's guest init finds no config
-there, says so on the console and waits (guest/init.py). QEMU saves the VM to a file (`migrate` to `file:`, virtiofsd's state with it) in
-the host's template directory, which every container with the option mounts.
+paths the container's VM has them, and nothing of the image: RunCVM's guest init, told it is a
+template on the kernel's command line (layout.TEMPLATE_ARGUMENT), prepares what VMs restored from
+it would do first, says so on the console and waits for a config (guest/init.py). QEMU saves the
+VM to a file (`migrate` to `file:`, virtiofsd's state with it) in the host's template directory,
+which every container with the option mounts.
 
 A container then starts QEMU from that file (`-incoming`) with virtiofsd serving its image: the
 guest finds its config where the template found none, reseeds its random number generator, sets

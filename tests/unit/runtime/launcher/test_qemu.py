@@ -94,6 +94,9 @@ def test_a_template_vm_has_nics_of_its_own_and_a_restored_one_waits_for_its_stat
     assert restored[-2:] == ["-incoming", "defer"] and "-netdev tap,id=net-eth0,ifname=tap-eth0" in " ".join(restored)
     # A new generation ID at each start makes a restored guest reseed; a cold boot needs none.
     assert "vmgenid" in template and "vmgenid" in restored and "vmgenid" not in qemu.command(vm())
+    # Its guest is told it is a template on its kernel's command line; no other VM's is.
+    assert qemu.kernel_command_line(vm(), template=True).split()[-1] == "runcvm.template"
+    assert "runcvm.template" not in " ".join(restored) and "runcvm.template" not in " ".join(qemu.command(vm()))
 
 
 def test_a_templates_key_follows_the_vm_virtiofsd_kernel_and_payload(tmp_path, monkeypatch):
