@@ -114,10 +114,15 @@ class HandOver:
         self.reports, write_end = os.pipe2(os.O_CLOEXEC)
         self.follower = os.fork()
         if self.follower == 0:
-            os.close(self.reports)
-            # Here only: the follower's imports (pyroute2) are what the launcher leaves to it.
-            from runcvm.launcher import follower  # pylint: disable=import-outside-toplevel
-            follower.hand_over_and_follow(links, with_launcher_address, host_namespace, write_end)
+            try:
+                os.close(self.reports)
+                # Here only: the follower's imports (pyroute2) are what the launcher leaves to it.
+                from runcvm.launcher import follower  # pylint: disable=import-outside-toplevel
+                follower.hand_over_and_follow(links, with_launcher_address, host_namespace, write_end)
+            except Exception as error:  # pylint: disable=broad-exception-caught  # its imports failed
+                os.write(write_end, FAILED + f"the network follower could not start: {error!r}".encode() + b"\n")
+            finally:
+                os._exit(1)  # never back into the launcher's code
         os.close(write_end)
         self.network: plan.Network | None = None
         self.rest = b""  # what the follower reported after the network: networks it added since
