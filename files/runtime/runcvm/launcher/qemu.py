@@ -144,7 +144,7 @@ def command(vm: Vm, template: bool = False, incoming: str | None = None) -> list
         args += ["-device", "vmgenid"]
     args += ["-kernel", vm.kernel, "-initrd", vm.initrd, "-append", kernel_command_line(vm, template)]
     if incoming:
-        args += ["-incoming", "defer"]  # templates.resume loads it
+        args += ["-incoming", "defer"]  # templates.Template.load loads it
     return args
 
 

@@ -10,8 +10,8 @@ VM to a file (`migrate` to `file:`, virtiofsd's state with it) in the host's tem
 which every container with the option mounts.
 
 A container then starts QEMU from that file (`-incoming`) with virtiofsd serving its image: the
-guest finds its config where the template found none, reseeds its random number generator, sets
-its clock and MACs, and goes on as after a cold boot. The kernel, the guest init's Python and its
+guest finds the config it waited for, reseeds its random number generator, sets its clock and
+MACs, and goes on as after a cold boot. The kernel, the guest init's Python and its
 imports are skipped: seconds under TCG.
 """
 
