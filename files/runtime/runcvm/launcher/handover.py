@@ -108,7 +108,6 @@ class HandOver:
 
     def __init__(self, links: list[Link], with_launcher_address: bool, host_namespace: str | None):
         check_own_namespace(host_namespace)
-        self.links = links
         for link in links:
             make_tap(link.tap)
         self.reports, write_end = os.pipe2(os.O_CLOEXEC)

@@ -72,10 +72,10 @@ class Launcher:
         self.started = False
         self.resolv_conf = ""  # the container's, as Docker wrote it
         self.proxied_dns = False  # whether the VM's DNS queries go through the launcher's proxy
-        # The container's network on its way to the VM (the follower moves it), and the network
-        # the guest is told of once it is there.
+        # The container's network on its way to the VM (the follower moves it), and whether the
+        # guest's config is written, once it is there.
         self.handover: handover.HandOver | None = None
-        self.net: plan.Network | None = None
+        self.config_written = False
         # Set once QEMU is up: the channel to the guest, the workload's streams, the exec sessions.
         self.vm: FrameChannel | None = None
         self.streams: LocalStreams | None = None
@@ -184,13 +184,13 @@ class Launcher:
 
     def _ready_guest_config(self, attached: list[disks.AttachedDisk]) -> None:
         """Once the follower has moved the network: the DNS proxy, and the guest's config."""
-        if self.net is not None:
+        if self.config_written:
             return
         try:
             net = self.handover.wait()
         except (handover.NetworkError, plan.PlanError, OSError) as error:
             raise LaunchError(f"cannot hand the container's network to the VM: {error}") from error
-        *self.added_networks, self._partial_report = self.handover.rest.split(b"\n")
+        self._take_reports(self.handover.rest)
         self._break_at("postnet")
         if self.proxied_dns:
             dns.DnsProxy(net.launcher_address, dns.loopback_nameserver(self.resolv_conf)).start()
@@ -198,7 +198,7 @@ class Launcher:
             with open(layout.VM_ROOT + layout.GUEST_RESOLV_CONF, "w", encoding="utf-8") as handle:
                 handle.write(dns.for_vm(self.resolv_conf, net.launcher_address))
         self._write_guest_config(net, attached)
-        self.net = net
+        self.config_written = True
 
     def _display(self) -> bool:
         return self.options.qemu_display != "none"
@@ -349,6 +349,10 @@ class Launcher:
         if not data:  # the follower has ended, and said why
             loop.set_reader(self.handover.reports, None)
             return
+        self._take_reports(data)
+
+    def _take_reports(self, data: bytes) -> None:
+        """The networks the follower added, a line each, as they come."""
         *lines, self._partial_report = (self._partial_report + data).split(b"\n")
         self.added_networks += lines
         self._send_added_networks()
