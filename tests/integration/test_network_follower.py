@@ -92,7 +92,7 @@ def test_connect_and_disconnect_plug_and_unplug_a_nic_and_leave_nothing_behind()
         booted = snapshot(container_ns)
         monitor = RecordingMonitor()
         reports, write_end = os.pipe()
-        watcher = listening(follower.Follower(container, boot, write_end, monitor), container_ns)
+        watcher = listening(follower.Follower(boot, write_end, monitor, container), container_ns)
 
         for _round in range(2):  # the port a disconnect frees is the one the next connect takes
             plug(host, container, container_ns, "eth1", "198.51.100.20/24")
@@ -126,7 +126,7 @@ def test_connect_and_disconnect_plug_and_unplug_a_nic_and_leave_nothing_behind()
 def test_a_connect_with_no_free_slot_is_refused_in_words(capfd):
     with namespaces() as (host, container, container_ns):
         monitor = RecordingMonitor()
-        watcher = listening(follower.Follower(container, plan.Network((), ()), os.pipe()[1], monitor), container_ns)
+        watcher = listening(follower.Follower(plan.Network((), ()), os.pipe()[1], monitor, container), container_ns)
         for number in range(len(watcher.ports) + 1):
             plug(host, container, container_ns, f"eth{number}", f"198.51.100.{number + 1}/24")
         step_until(watcher, lambda: len(monitor.requests) == 2 * len(watcher.ports) and "slots" in capfd.readouterr().err)
@@ -142,7 +142,7 @@ def test_news_the_kernel_could_not_keep_is_made_up_for_by_a_fresh_look(monkeypat
     """When the kernel's news overruns the follower's socket (ENOBUFS), it looks at every link."""
     with namespaces() as (host, container, container_ns):
         monitor = RecordingMonitor()
-        watcher = listening(follower.Follower(container, plan.Network((), ()), os.pipe()[1], monitor), container_ns)
+        watcher = listening(follower.Follower(plan.Network((), ()), os.pipe()[1], monitor, container), container_ns)
         plug(host, container, container_ns, "eth0", "198.51.100.1/24")
         step_until(watcher, lambda: len(monitor.requests) == 2)
         unplug(host, "eth0")

@@ -14,14 +14,15 @@ from harness.netns import SCRATCH_ADDRESS, SCRATCH_GATEWAY, scratch_namespace, s
 
 DEBIAN = "debian"
 # Runs the launcher's network hand-over inside a namespace, as the launcher does: its taps, then
-# the follower it forks, which moves the addresses and reports the network (the follower is
-# stopped once it has). argv: namespace, the id the runtime would record as the host's ("this"
-# for the namespace's own id).
+# the follower it forks, which moves the addresses and reports the network, then starts afresh
+# without pyroute2 to follow the namespace (it is stopped once it has). Prints the interfaces
+# handed over, and the modules of the follower's new start. argv: namespace, the id the runtime
+# would record as the host's ("this" for the namespace's own id).
 HAND_OVER = """
-import os, signal, sys
+import os, signal, sys, time
 from pyroute2 import netns
 netns.setns(sys.argv[1])
-from runcvm.launcher import handover
+from runcvm.launcher import follower, handover
 from runcvm.namespaces import namespace_id
 try:
     moving = handover.HandOver(handover.container_links(), with_launcher_address=False,
@@ -31,6 +32,11 @@ except handover.NetworkError as error:
     sys.exit(3)
 try:
     print(sorted(interface.name for interface in moving.wait().interfaces))
+    deadline = time.monotonic() + 30
+    while follower.FOLLOW not in open(f"/proc/{moving.follower}/cmdline").read():
+        assert time.monotonic() < deadline, "the follower never started afresh"
+        time.sleep(0.1)
+    print(open(f"/proc/{moving.follower}/comm").read().strip())
 finally:
     os.kill(moving.follower, signal.SIGKILL)
     os.waitpid(moving.follower, 0)
@@ -65,7 +71,8 @@ def test_the_launcher_takes_over_a_namespace_of_its_own():
     with scratch_namespace() as namespace:
         handed = hand_over_in(namespace, "0:0")
         assert handed.returncode == 0, handed.stderr + handed.stdout
-        assert handed.stdout.strip() == "['eth0', 'peer0']"  # the namespace's Ethernet links, not lo
+        # The namespace's Ethernet links, not lo; then the follower waits on, as a new interpreter.
+        assert handed.stdout.split("\n")[:2] == ["['eth0', 'peer0']", "runcvm-network"]
         after = snapshot(namespace)
         assert ("eth0", f"{SCRATCH_ADDRESS}/24") not in after["addresses"]
         assert ("eth0", "veth", "br-eth0", 1500, True) in after["links"]

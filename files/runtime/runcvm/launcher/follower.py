@@ -11,6 +11,11 @@ It is a child of the launcher, forked before the launcher gives up CAP_NET_ADMIN
 in the container that keeps it. QEMU, virtiofsd and the launcher itself run without it. It hands
 the boot interfaces over first, and reports that network (or why it could not) to the launcher
 (launcher/handover.py) as its first line.
+
+Then it starts afresh, as a new interpreter (`follow`): the hand-over's imports (pyroute2) are
+20 MiB that an idle VM's follower would hold for the VM's whole life. It waits with the standard
+library's netlink (runcvm.netlink) and imports pyroute2 and QEMU's monitor client only when
+Docker connects or disconnects a network.
 """
 
 from __future__ import annotations
@@ -21,16 +26,17 @@ import errno
 import os
 import select
 import socket
+import sys
 import time
 import typing as t
 
-from pyroute2 import IPRoute, NetlinkError
-from qemu.qmp import QMPError
-from qemu.qmp.legacy import QEMUMonitorProtocol
-
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core import layout, plan
 from runcvm import netlink
-from runcvm.launcher import handover, network, qemu, say
+from runcvm.launcher import handover, qemu, say
+
+if t.TYPE_CHECKING:
+    from pyroute2 import IPRoute
+    from qemu.qmp.legacy import QEMUMonitorProtocol
 
 # Docker sets a new interface up with a burst of requests (move, rename, addresses, up, routes);
 # the follower takes the interface once none has come for this long.
@@ -42,6 +48,11 @@ UNPLUG_TIMEOUT = 30
 LISTENED = (netlink.RTMGRP_LINK | netlink.RTMGRP_IPV4_IFADDR | netlink.RTMGRP_IPV4_ROUTE | netlink.RTMGRP_IPV6_IFADDR
             | netlink.RTMGRP_IPV6_ROUTE)
 PR_SET_NAME = 15
+# The follower's second start (hand_over_and_follow): a new interpreter, on the launcher's module
+# path, that follows the network it was handed in its arguments.
+FOLLOW = ("import os, sys; sys.path[:] = sys.argv[1].split(os.pathsep); "
+          "from runcvm.launcher.follower import follow; follow(int(sys.argv[2]), sys.argv[3])")
+GAVE_UP = "the network follower failed; docker network connect and disconnect no longer reach the VM"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,32 +62,37 @@ class Attached:
 
 
 class Follower:
-    def __init__(self, ipr: IPRoute, boot: plan.Network, reports: int, monitor: QEMUMonitorProtocol | None = None):
-        """`ipr` makes requests in the container's network namespace, which the follower listens
-        to; `boot`: the interfaces the VM booted with, each NIC on the root port of its index;
+    def __init__(self, boot: plan.Network, reports: int, monitor: QEMUMonitorProtocol | None = None,
+                 ipr: IPRoute | None = None):
+        """`boot`: the interfaces the VM booted with, each NIC on the root port of its index;
         `reports`: where to write each added network (plan.dumps, one a line) for the guest;
-        `monitor`: QEMU's, else it is connected to when first needed."""
-        self.ipr = ipr
-        self.events: socket.socket | None = None
+        `monitor`: QEMU's, and `ipr`, which makes requests in the container's network namespace:
+        else each is made when first needed."""
+        self.boot = boot
         self.reports = reports
         self.monitor = monitor
+        self.ipr = ipr
+        self.events: socket.socket | None = None
+        self.netlink: netlink.Netlink | None = None
         self.ports: dict[str, str | None] = {qemu.nic_port(index): None
                                              for index in range(len(boot.interfaces) + qemu.SPARE_NIC_PORTS)}
         self.attached: dict[int, Attached] = {}
-        for number, interface in enumerate(boot.interfaces):
-            (index,) = ipr.link_lookup(ifname=interface.name)
-            self._attached(index, Attached(interface, qemu.nic_port(number)))
         # Links Docker is changing: when it last did.
         self.settling: dict[int, float] = {}
 
     def listen(self) -> None:
         """Listen to this network namespace (the one the calling thread is in)."""
         self.events = netlink.events(LISTENED)
+        self.netlink = netlink.Netlink()
+        indexes = {link.name: link.index for link in self.netlink.links()}
+        for number, interface in enumerate(self.boot.interfaces):
+            # An interface already gone gets an index no link has: take_stock lets its NIC go.
+            self._attached(indexes.get(interface.name, -1 - number), Attached(interface, qemu.nic_port(number)))
         self.take_stock()  # what Docker did before the follower listened
 
     def take_stock(self) -> None:
         """Look at every link afresh: those gone let their NICs go, the others may be new."""
-        present = {link["index"] for link in self.ipr.get_links()}
+        present = {link.index for link in self.netlink.links()}
         for index in set(self.attached) - present:
             self.heard(netlink.RTM_DELLINK, index)
         for index in present:
@@ -120,16 +136,16 @@ class Follower:
     def _is_new_interface(self, index: int) -> bool:
         """Docker's end of a veth, up, in no bridge: not one of the follower's own bridges and taps
         nor an interface already handed over (a later event puts a link that is not up yet back)."""
-        try:
-            (link,) = self.ipr.get_links(index)
-        except NetlinkError:
-            return False  # gone again
-        info = link.get_attr("IFLA_LINKINFO")
-        return (info is not None and info.get_attr("IFLA_INFO_KIND") == "veth"
-                and link.get_attr("IFLA_MASTER") is None and bool(link["flags"] & netlink.IFF_UP))
+        link = next((link for link in self.netlink.links() if link.index == index), None)  # None: gone again
+        return link is not None and link.kind == "veth" and link.master is None and link.up
 
     def attach(self, index: int) -> None:
-        added = network.capture(self.ipr, (index,))
+        # pylint: disable=import-outside-toplevel  # imported when the follower first acts (the module's docstring)
+        from pyroute2 import NetlinkError
+        from qemu.qmp import QMPError
+
+        from runcvm.launcher import network
+        added = network.capture(self._ipr(), (index,))
         (interface,) = added.interfaces
         port = next((port for port, user in self.ports.items() if user is None), None)
         if port is None:
@@ -137,7 +153,7 @@ class Follower:
                 "(disconnect a network first)")
             return
         try:
-            network.transplant(self.ipr, added, with_launcher_address=False)
+            network.transplant(self._ipr(), added, with_launcher_address=False)
             monitor = self._monitor()
             monitor.cmd("netdev_add", **qemu.tap_netdev(interface.name, interface.tap))
             monitor.cmd("device_add", **qemu.nic_device(interface.name, interface.mac, port))
@@ -148,6 +164,11 @@ class Follower:
         os.write(self.reports, plan.dumps(added).encode() + b"\n")
 
     def detach(self, index: int) -> None:
+        # pylint: disable=import-outside-toplevel  # imported when the follower first acts (the module's docstring)
+        from pyroute2 import NetlinkError
+        from qemu.qmp import QMPError
+
+        from runcvm.launcher import network
         attached = self.attached.pop(index)
         self.ports[attached.port] = None
         netdev, nic = qemu.nic_ids(attached.interface.name)
@@ -156,7 +177,7 @@ class Follower:
             monitor.cmd("device_del", id=nic)
             self._wait_deleted(monitor, nic)
             monitor.cmd("netdev_del", id=netdev)
-            network.release(self.ipr, attached.interface)
+            network.release(self._ipr(), attached.interface)
         except (NetlinkError, QMPError, OSError, TimeoutError) as error:
             say(f"cannot take {attached.interface.name} from the VM: {error!r}")
 
@@ -164,8 +185,17 @@ class Follower:
         self.attached[index] = attached
         self.ports[attached.port] = attached.interface.name
 
+    def _ipr(self) -> IPRoute:
+        if self.ipr is None:
+            from pyroute2 import IPRoute  # pylint: disable=import-outside-toplevel,redefined-outer-name
+            self.ipr = IPRoute()
+        return self.ipr
+
     def _monitor(self) -> QEMUMonitorProtocol:
         """QEMU's monitor, once QEMU answers on it (the first change may come while QEMU starts)."""
+        # pylint: disable=import-outside-toplevel,redefined-outer-name
+        from qemu.qmp import QMPError
+        from qemu.qmp.legacy import QEMUMonitorProtocol
         deadline = time.monotonic() + QMP_CONNECT_TIMEOUT
         while self.monitor is None:
             monitor = QEMUMonitorProtocol(layout.QMP_SOCKET)
@@ -190,25 +220,41 @@ class Follower:
 
 def hand_over_and_follow(links: list[handover.Link], with_launcher_address: bool, host_namespace: str | None,
                          reports: int) -> t.NoReturn:
-    """The follower's life, in the child the launcher forked: hand `links` over to the VM, report
-    the network (or why not) on `reports`, then follow the container's network until killed."""
+    """The follower's start, in the child the launcher forked: hand `links` over to the VM, report
+    the network (or why not) on `reports`, then start afresh to follow the container's network."""
     try:
         ctypes.CDLL(None).prctl(PR_SET_NAME, b"runcvm-network")  # as ps and docker top show it
         null = os.open(os.devnull, os.O_RDWR)
         for stream in (0, 1):  # the workload's streams are the launcher's to relay
             os.dup2(null, stream)
+        # pylint: disable=import-outside-toplevel  # what the hand-over needs, the new start leaves behind
+        from pyroute2 import NetlinkError
+
+        from runcvm.launcher import network
         try:
-            boot = network.hand_over(with_launcher_address, host_namespace, [link.index for link in links])
+            boot = plan.dumps(network.hand_over(with_launcher_address, host_namespace, [link.index for link in links]))
         except (handover.NetworkError, NetlinkError, OSError) as error:
             os.write(reports, handover.FAILED + str(error).encode() + b"\n")
             os._exit(1)
-        os.write(reports, plan.dumps(boot).encode() + b"\n")
-        with IPRoute() as ipr:
-            follower = Follower(ipr, boot, reports)
-            follower.listen()
-            while True:
-                follower.step()
+        os.write(reports, boot.encode() + b"\n")
+        os.set_inheritable(reports, True)
+        os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", FOLLOW, os.pathsep.join(sys.path), str(reports), boot])
     except Exception as error:  # pylint: disable=broad-exception-caught
-        say(f"the network follower failed; docker network connect and disconnect no longer reach the VM: {error!r}")
+        say(f"{GAVE_UP}: {error!r}")
     finally:
         os._exit(1)  # never back into the launcher's code
+
+
+def follow(reports: int, boot: str) -> t.NoReturn:
+    """The follower's life once the network is handed over (`boot`, plan.dumps of it): follow the
+    container's network, reporting on `reports`, until killed."""
+    try:
+        ctypes.CDLL(None).prctl(PR_SET_NAME, b"runcvm-network")
+        follower = Follower(plan.loads(plan.Network, boot, "the network handed over"), reports)
+        follower.listen()
+        while True:
+            follower.step()
+    except Exception as error:  # pylint: disable=broad-exception-caught
+        say(f"{GAVE_UP}: {error!r}")
+    finally:
+        os._exit(1)
