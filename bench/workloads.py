@@ -1,6 +1,7 @@
 """Work inside a running container, under runc and under RunCVM, in one run: reading a file on
 the root filesystem (virtiofs in the VM) and on /dev/shm (tmpfs, in the VM's own memory),
-metadata (create, stat, unlink of 2,000 files) on both, and a CPU-bound Python loop.
+metadata (create, stat, unlink of 2,000 files) on both, a CPU-bound Python loop, and starting
+20 processes one after another (each one's program and libraries read from the root).
 
     .venv/bin/python bench/workloads.py [--runs N] [--image IMAGE]
 
@@ -20,11 +21,11 @@ from exec_latency import idle_containers
 from report import RUNTIMES
 
 IMAGE = "runcvm-test/python3"
-FIGURES = ("read_root", "read_tmpfs", "metadata_root", "metadata_tmpfs", "cpu")
+FIGURES = ("read_root", "read_tmpfs", "metadata_root", "metadata_tmpfs", "cpu", "spawn")
 # Runs in the container; prints one JSON object of seconds.
 SCRIPT = """
 import json, os, shutil, time
-SIZE_MIB, FILES, CHUNK = 32, 2000, 1 << 20
+SIZE_MIB, FILES, CHUNK, PROCESSES = 32, 2000, 1 << 20, 20
 
 def read_seconds(directory):
     path = os.path.join(directory, "runcvm-bench.bin")
@@ -60,8 +61,15 @@ def cpu():
     sum(number * number for number in range(1_000_000))
     return time.monotonic() - started
 
+def spawn():
+    started = time.monotonic()
+    for _ in range(PROCESSES):
+        os.waitpid(os.posix_spawn("/bin/true", ["true"], {}), 0)
+    return time.monotonic() - started
+
 print(json.dumps({"read_root": read_seconds("/root"), "read_tmpfs": read_seconds("/dev/shm"),
-                  "metadata_root": metadata("/root"), "metadata_tmpfs": metadata("/dev/shm"), "cpu": cpu()}))
+                  "metadata_root": metadata("/root"), "metadata_tmpfs": metadata("/dev/shm"), "cpu": cpu(),
+                  "spawn": spawn()}))
 """
 
 
