@@ -1,10 +1,16 @@
 """`docker exec` under RunCVM: the process.json dockerd gives runc is rewritten to run RunCVM's exec
-client in the container, which asks the VM to run the requested process."""
+client in the container, which asks the VM to run the requested process. The wrapper imports this
+module alone for an exec, not rewrite's create machinery: every import here is on the path of
+each `docker exec`."""
 
 from __future__ import annotations
 
+import json
+
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core import layout, plan
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core.options import workload_env
+from runcvm.atomic import replace_file
+from runcvm.runc_cli import WrapperError, process_file
 
 # `docker exec CONTAINER --- COMMAND` runs COMMAND in the container itself, not in the VM.
 ESCAPE = "---"
@@ -41,3 +47,17 @@ def rewrite_exec(process: dict) -> dict:
     # The directory is the VM's to enter; it may exist only there (a tmpfs, a path the workload made).
     process["cwd"] = "/"
     return process
+
+
+def before_runc(argv: list[str]) -> None:
+    """Rewrite the process.json of runc's `exec` command line `argv`, if it names one;
+    WrapperError in words for the user."""
+    path = process_file(argv)
+    if path is None:
+        return
+    try:
+        with open(path, encoding="utf-8") as handle:
+            process = json.load(handle)
+        replace_file(path, json.dumps(rewrite_exec(process)))
+    except (OSError, ValueError, plan.PlanError) as error:
+        raise WrapperError(f"cannot prepare the exec: {error}") from error

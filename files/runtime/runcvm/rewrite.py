@@ -1,6 +1,6 @@
 """What the runtime changes before runc sees it: on `create` the bundle's config.json (with the VM
-plan written beside it), on `exec` the process.json; on `update` it runs runc itself, with the
-resources rewritten, and resizes the VM's memory around it."""
+plan written beside it); on `update` it runs runc itself, with the resources rewritten, and
+resizes the VM's memory around it. (`exec` has exec_spec.before_runc, with fewer imports.)"""
 
 from __future__ import annotations
 
@@ -10,14 +10,13 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import typing as t
 
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core import layout, plan
 from runcvm import modifiers, protocol
-from runcvm.exec_spec import rewrite_exec
-from runcvm.runc_cli import WrapperError, bundle_dir, global_options, process_file, subcommand_option, with_subcommand_option
+from runcvm.atomic import replace_file
+from runcvm.runc_cli import WrapperError, bundle_dir, global_options, subcommand_option, with_subcommand_option
 
 if t.TYPE_CHECKING:
     from runcvm.balloon import Balloon
@@ -29,8 +28,6 @@ def before_runc(command: str, argv: list[str], runc: str, payload_dir: str | Non
     try:
         if command == "create":
             rewrite_bundle(modifiers.Context(bundle=bundle_dir(argv), payload_dir=payload_dir or layout.PAYLOAD_DIR))
-        elif command == "exec" and process_file(argv):
-            rewrite_process(process_file(argv))
         elif command == "update":
             return update(argv, runc)
     except modifiers.SpecError as error:
@@ -38,25 +35,6 @@ def before_runc(command: str, argv: list[str], runc: str, payload_dir: str | Non
     except (OSError, ValueError, plan.PlanError) as error:
         raise WrapperError(f"cannot prepare the container: {error}") from error
     return None
-
-
-def _write(path: str, text: str, mode: int = 0o600) -> None:
-    """Replace `path` whole, never leaving it half-written: a temporary file, then a rename."""
-    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=f".{os.path.basename(path)}.")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.chmod(temporary, os.stat(path).st_mode & 0o777 if os.path.exists(path) else mode)
-        os.rename(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
-
-
-def rewrite_process(path: str) -> None:
-    with open(path, encoding="utf-8") as handle:
-        process = json.load(handle)
-    _write(path, json.dumps(rewrite_exec(process)))
 
 
 def rewrite_bundle(context: modifiers.Context) -> None:
@@ -76,11 +54,11 @@ def rewrite_bundle(context: modifiers.Context) -> None:
     os.makedirs(context.state_dir, mode=0o700, exist_ok=True)
     for mount_point in (layout.GUEST_DIR, layout.GUEST_DNS_DIR):
         os.makedirs(context.state_dir + mount_point.removeprefix(layout.STATE_DIR), exist_ok=True)
-    _write(context.plan_path, plan.dumps(vm_plan), mode=0o400)
-    _write(path, json.dumps(config))
+    replace_file(context.plan_path, plan.dumps(vm_plan), mode=0o400)
+    replace_file(path, json.dumps(config))
     if vm_plan.options.runtime_debug:
         decided = {"original": json.loads(original), "rewritten": config, "plan": json.loads(plan.dumps(vm_plan))}
-        _write(debug_log_path(context.bundle), json.dumps(decided, indent=1))
+        replace_file(debug_log_path(context.bundle), json.dumps(decided, indent=1))
 
 
 def update(argv: list[str], runc: str) -> int:

@@ -3,19 +3,23 @@ when the process writes much before it reads its stdin."""
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
+import struct
 import subprocess
+import termios
 import threading
 
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core import plan
 from harness.frames import python_with_channel
-from runcvm import protocol
+from runcvm import exec_client, protocol
 
 CLIENT = """
-import socket, sys
+import json, socket, sys
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core import plan
 from runcvm import exec_client
-request = plan.Process(args=("cat",), env=(), cwd="/", user=plan.User())
+request = json.loads(plan.dumps(plan.Process(args=("cat",), env=(), cwd="/", user=plan.User())))
 sys.exit(exec_client.relay(socket.socket(fileno=int(sys.argv[1])), request, terminal=False))
 """
 OUTPUT = os.urandom(4_000_000)
@@ -55,3 +59,18 @@ def test_an_error_is_written_to_stderr_with_its_status_and_a_vanished_vm_is_137(
     launcher.connection.close()
     client.communicate(timeout=60)
     assert client.returncode == 137
+
+
+def test_a_request_for_a_terminal_carries_its_size_as_the_plan_reads_it():
+    request = plan.Process(args=("sh",), env=(), cwd="/", user=plan.User(), terminal=True)
+    primary, secondary = os.openpty()
+    read_end, write_end = os.pipe()
+    try:
+        fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 41, 132, 0, 0))
+        sent, terminal = exec_client.request_on(plan.dumps(request), secondary)
+        assert terminal and plan.loads(plan.Process, json.dumps(sent), "the request").size == plan.TerminalSize(41, 132)
+        # No terminal: none is asked of the VM, whatever the request says.
+        assert exec_client.request_on(plan.dumps(request), read_end) == (json.loads(plan.dumps(request)), False)
+    finally:
+        for descriptor in (primary, secondary, read_end, write_end):
+            os.close(descriptor)

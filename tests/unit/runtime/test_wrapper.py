@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import pathlib
@@ -10,7 +11,7 @@ import sys
 
 import pytest
 
-from ansible_collections.runcvm.runcvm.plugins.module_utils._core import plan
+from ansible_collections.runcvm.runcvm.plugins.module_utils._core import layout, plan
 from oci_cases import context, load
 from runcvm import modifiers, rewrite, runc_cli, wrapper
 
@@ -89,17 +90,31 @@ def test_create_rewrites_the_bundle_then_execs_runc(tmp_path, monkeypatch):
     assert calls == [("exec", "/usr/sbin/runc", ["/usr/sbin/runc", "--root", "/r", "start", "abc"])]
 
 
+def modules_loaded_by(tmp_path: pathlib.Path, argv: list[str]) -> list[str]:
+    """RunCVM's modules the wrapper has loaded when it execs runc for `argv`, in a new interpreter."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        f"import os, sys\nsys.path[:0] = {sys.path!r}\n"
+        "from runcvm import wrapper\n"
+        "os.execv = lambda path, argv: print(sorted(name for name in sys.modules if name.startswith(('runcvm', 'ansible'))))\n"
+        f"wrapper.main({argv!r})\n")
+    loaded = subprocess.run([sys.executable, "-I", str(probe)], capture_output=True, text=True, check=True)
+    return ast.literal_eval(loaded.stdout)
+
+
 def test_runcs_other_subcommands_pass_through_without_the_rewrites_imports(tmp_path):
     """start, state, kill and delete run on the path of every `docker run`: the wrapper execs runc
     for them with none of what create, exec and update need loaded."""
-    probe = tmp_path / "probe.py"
-    probe.write_text(
-        f"import os, sys\nsys.path.insert(0, {str(pathlib.Path(wrapper.__file__).parents[1])!r})\n"
-        "from runcvm import wrapper\n"
-        "os.execv = lambda path, argv: print(sorted(name for name in sys.modules if name.startswith(('runcvm', 'ansible'))))\n"
-        "wrapper.main(['--root', '/r', 'delete', '--force', 'abc'])\n")
-    loaded = subprocess.run([sys.executable, "-I", str(probe)], capture_output=True, text=True, check=True)
-    assert loaded.stdout.strip() == "['runcvm', 'runcvm.runc_cli', 'runcvm.wrapper']"
+    assert modules_loaded_by(tmp_path, ["--root", "/r", "delete", "--force", "abc"]) == \
+        ["runcvm", "runcvm.runc_cli", "runcvm.wrapper"]
+
+
+def test_an_exec_loads_none_of_creates_machinery(tmp_path):
+    """Each `docker exec` runs the wrapper: it rewrites the process without create's imports."""
+    process_json = tmp_path / "process.json"
+    process_json.write_text(json.dumps({"args": ["true"], "env": [], "cwd": "/"}))
+    loaded = modules_loaded_by(tmp_path, ["exec", "--process", str(process_json), "abc"])
+    assert "runcvm.exec_spec" in loaded and "runcvm.rewrite" not in loaded and "runcvm.modifiers" not in loaded
 
 
 def test_a_refused_create_is_an_error_in_the_log(tmp_path, kernels, monkeypatch):
@@ -127,13 +142,29 @@ def test_process_file(argv, path):
     assert runc_cli.process_file(argv) == path
 
 
-def test_exec_rewrites_the_process_then_execs_runc(monkeypatch):
+def test_exec_rewrites_the_process_then_execs_runc(monkeypatch, tmp_path):
+    process_json = tmp_path / "runc-process1"
+    process_json.write_text(json.dumps({"args": ["true"], "env": ["A=1"], "cwd": "/", "user": {"uid": 0, "gid": 0}}))
+    process_json.chmod(0o640)
+    argv = [part.replace("/tmp/runc-process1", str(process_json)) for part in DOCKER_EXEC]
     calls = []
-    monkeypatch.setattr(rewrite, "rewrite_process", lambda path: calls.append(("rewrite", path)))
     monkeypatch.setattr(wrapper, "find_runc", lambda: "/usr/sbin/runc")
-    monkeypatch.setattr(wrapper.os, "execv", lambda path, argv: calls.append(("exec", path, argv)))
-    wrapper.main(DOCKER_EXEC)
-    assert calls == [("rewrite", "/tmp/runc-process1"), ("exec", "/usr/sbin/runc", ["/usr/sbin/runc", *DOCKER_EXEC])]
+    monkeypatch.setattr(wrapper.os, "execv", lambda path, argv: calls.append((path, argv)))
+    wrapper.main(argv)
+    assert calls == [("/usr/sbin/runc", ["/usr/sbin/runc", *argv])]
+    rewritten = json.loads(process_json.read_text())
+    assert rewritten["args"][0] == layout.EXEC_CLIENT
+    assert plan.loads(plan.Process, "".join(rewritten["args"][1:]), "the request").args == ("true",)
+    # Replaced whole, as it was: its mode, and nothing beside it.
+    assert process_json.stat().st_mode & 0o777 == 0o640 and [p.name for p in tmp_path.iterdir()] == ["runc-process1"]
+
+
+def test_an_exec_whose_process_cannot_be_read_is_refused_in_words(tmp_path, capsys):
+    argv = [part.replace("/tmp/runc-process1", str(tmp_path / "missing")) for part in DOCKER_EXEC]
+    argv = [part.replace("/l", str(tmp_path / "log")) if part == "/l" else part for part in argv]
+    assert wrapper.main(argv) == 1
+    assert "runcvm: cannot prepare the exec: [Errno 2] No such file or directory" in capsys.readouterr().err
+    assert "cannot prepare the exec" in json.loads((tmp_path / "log").read_text())["msg"]
 
 
 def test_create_writes_the_plan_beside_the_config_it_names(tmp_path, kernels):
