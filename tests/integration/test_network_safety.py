@@ -15,9 +15,9 @@ from harness.netns import SCRATCH_ADDRESS, SCRATCH_GATEWAY, scratch_namespace, s
 DEBIAN = "debian"
 # Runs the launcher's network hand-over inside a namespace, as the launcher does: its taps, then
 # the follower it forks, which moves the addresses and reports the network, then starts afresh
-# without pyroute2 to follow the namespace (it is stopped once it has). Prints the interfaces
-# handed over, and the modules of the follower's new start. argv: namespace, the id the runtime
-# would record as the host's ("this" for the namespace's own id).
+# without pyroute2 to follow the namespace, named as ps shows it (it is stopped once it has).
+# Prints the interfaces handed over, then that the follower started afresh. argv: namespace, the
+# id the runtime would record as the host's ("this" for the namespace's own id).
 HAND_OVER = """
 import os, signal, sys, time
 from pyroute2 import netns
@@ -33,10 +33,12 @@ except handover.NetworkError as error:
 try:
     print(sorted(interface.name for interface in moving.wait().interfaces))
     deadline = time.monotonic() + 30
-    while follower.FOLLOW not in open(f"/proc/{moving.follower}/cmdline").read():
-        assert time.monotonic() < deadline, "the follower never started afresh"
+    def seen(name):
+        return open(f"/proc/{moving.follower}/{name}").read()
+    while follower.FOLLOW not in seen("cmdline") or seen("comm").strip() != "runcvm-network":
+        assert time.monotonic() < deadline, f"the follower never started afresh: {seen('cmdline')!r}, {seen('comm')!r}"
         time.sleep(0.1)
-    print(open(f"/proc/{moving.follower}/comm").read().strip())
+    print("followed afresh")
 finally:
     os.kill(moving.follower, signal.SIGKILL)
     os.waitpid(moving.follower, 0)
@@ -72,7 +74,7 @@ def test_the_launcher_takes_over_a_namespace_of_its_own():
         handed = hand_over_in(namespace, "0:0")
         assert handed.returncode == 0, handed.stderr + handed.stdout
         # The namespace's Ethernet links, not lo; then the follower waits on, as a new interpreter.
-        assert handed.stdout.split("\n")[:2] == ["['eth0', 'peer0']", "runcvm-network"]
+        assert handed.stdout.split("\n")[:2] == ["['eth0', 'peer0']", "followed afresh"]
         after = snapshot(namespace)
         assert ("eth0", f"{SCRATCH_ADDRESS}/24") not in after["addresses"]
         assert ("eth0", "veth", "br-eth0", 1500, True) in after["links"]

@@ -218,12 +218,16 @@ class Follower:
                 return
 
 
+def _name_this_process() -> None:
+    ctypes.CDLL(None).prctl(PR_SET_NAME, b"runcvm-network")  # as ps and docker top show it
+
+
 def hand_over_and_follow(links: list[handover.Link], with_launcher_address: bool, host_namespace: str | None,
                          reports: int) -> t.NoReturn:
     """The follower's start, in the child the launcher forked: hand `links` over to the VM, report
     the network (or why not) on `reports`, then start afresh to follow the container's network."""
     try:
-        ctypes.CDLL(None).prctl(PR_SET_NAME, b"runcvm-network")  # as ps and docker top show it
+        _name_this_process()
         null = os.open(os.devnull, os.O_RDWR)
         for stream in (0, 1):  # the workload's streams are the launcher's to relay
             os.dup2(null, stream)
@@ -249,7 +253,7 @@ def follow(reports: int, boot: str) -> t.NoReturn:
     """The follower's life once the network is handed over (`boot`, plan.dumps of it): follow the
     container's network, reporting on `reports`, until killed."""
     try:
-        ctypes.CDLL(None).prctl(PR_SET_NAME, b"runcvm-network")
+        _name_this_process()
         follower = Follower(plan.loads(plan.Network, boot, "the network handed over"), reports)
         follower.listen()
         while True:
