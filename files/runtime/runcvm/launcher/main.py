@@ -236,8 +236,8 @@ class Launcher:
     def _template(self, vm: qemu.Vm) -> templates.Template | None:
         """RUNCVM_WARM_START: the saved template to restore `vm` from, made now if there is none
         yet; None, said with the reason, where the VM boots cold instead."""
-        # Imported here, after the network follower is forked: qemu.qmp's imports (asyncio,
-        # logging: 65 ms) would hold its start back.
+        # Imported here: a VM that boots cold needs none of it. QEMU's monitor client is imported
+        # only to make a template; a restore's is its restorer's, a child (templates.Template).
         from runcvm.launcher import templates  # pylint: disable=import-outside-toplevel,redefined-outer-name
         reason = templates.unfit(vm)
         if reason is None:

@@ -13,6 +13,10 @@ A container then starts QEMU from that file (`-incoming`) with virtiofsd serving
 guest finds the config it waited for, reseeds its random number generator, sets its clock and
 MACs, and goes on as after a cold boot. The kernel, the guest init's Python and its
 imports are skipped: seconds under TCG.
+
+The restore's talk with QEMU's monitor is a child's of the launcher (`Template`): QEMU's monitor
+client (qemu.qmp: asyncio, logging) takes 65 ms to import and 3 to 4 MiB that the launcher would
+hold for the VM's whole life. The launcher imports it only to make a template.
 """
 
 from __future__ import annotations
@@ -22,12 +26,12 @@ import tempfile
 import time
 import typing as t
 
-from qemu.qmp import QMPError
-from qemu.qmp.legacy import QEMUMonitorProtocol
-
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core import layout
 from runcvm.launcher import qemu
-from runcvm.launcher.supervisor import ChildFailed, Children, remove
+from runcvm.launcher.supervisor import ChildFailed, Children, describe, remove
+
+if t.TYPE_CHECKING:
+    from qemu.qmp.legacy import QEMUMonitorProtocol
 
 # How long the template VM may take to boot, and QEMU to save it, under TCG on a busy host.
 BOOT_BOUND = 300
@@ -64,6 +68,9 @@ def make(vm: qemu.Vm, virtiofsd: list[str], path: str) -> None:
     sockets are the container's own, which its VM makes anew once this one is gone. What QEMU
     and virtiofsd say goes to a file, not to the container's stderr, which is the workload's:
     its last lines are part of the error if making the template fails."""
+    # pylint: disable=import-outside-toplevel,redefined-outer-name  # the module's docstring
+    from qemu.qmp import QMPError
+    from qemu.qmp.legacy import QEMUMonitorProtocol
     children = Children()
     partial = f"{path}.{os.urandom(4).hex()}{PARTIAL}"  # every launcher is PID 1 of its own container
     for mount_point in ("dev", "proc", "sys"):  # where the initramfs moves the guest's own
@@ -94,40 +101,84 @@ def make(vm: qemu.Vm, virtiofsd: list[str], path: str) -> None:
 
 
 class Template:
-    """A saved template, restored into the container's QEMU: `load` has QEMU load it while the
-    launcher goes on, `resume` runs the VM once it is in. Both raise ChildFailed where it does not
+    """A saved template, restored into the container's QEMU by a child of the launcher, the
+    restorer: `load` forks it to have QEMU load the template while the launcher goes on, and
+    `resume` lets it run the VM once it is in. `resume` raises ChildFailed where it does not
     restore (QEMU, failing to load it, exits)."""
 
     def __init__(self, path: str):
         self.path = path
-        self.monitor: QEMUMonitorProtocol | None = None
+        self.restorer: int | None = None
+        self.go = self.said = -1  # the restorer's pipes: the word to resume, and why it could not
         os.utime(path)  # just used, for trim
 
     def load(self) -> None:
-        self.monitor = QEMUMonitorProtocol(layout.QMP_SOCKET)
-        try:
-            self.monitor.connect()
-            self.monitor.cmd("migrate-set-capabilities", capabilities=CAPABILITIES)
-            self.monitor.cmd("migrate-incoming", uri=f"file:{self.path}")
-        except (QMPError, EOFError, OSError) as error:
-            _close(self.monitor)
-            raise ChildFailed(f"QEMU's monitor: {error!r}") from error
+        go, self.go = os.pipe2(os.O_CLOEXEC)
+        self.said, said = os.pipe2(os.O_CLOEXEC)
+        self.restorer = os.fork()
+        if self.restorer == 0:
+            try:
+                os.close(self.go)
+                os.close(self.said)
+                _restore(self.path, go)
+                os._exit(0)
+            except Exception as error:  # pylint: disable=broad-exception-caught  # said to the launcher
+                os.write(said, str(error).encode())
+            finally:
+                os._exit(1)  # never back into the launcher's code
+        os.close(go)
+        os.close(said)
 
     def resume(self) -> None:
-        """Wait until QEMU has loaded it, and run the VM: a VM saved stopped is restored stopped."""
-        monitor = self.monitor
+        """Have the restorer run the VM once QEMU has loaded it: a VM saved stopped is restored stopped."""
         try:
-            _wait(lambda: monitor.cmd("query-status")["status"] != "inmigrate", SAVE_BOUND, "QEMU to load the template")
-            if monitor.cmd("query-migrate").get("status") != "completed":
-                raise ChildFailed(f"QEMU could not load the template: {monitor.cmd('query-migrate')}")
-            monitor.cmd("cont")
-        except (QMPError, EOFError, OSError, TemplateError) as error:
-            raise ChildFailed(f"QEMU's monitor: {error!r}") from error
-        finally:
-            _close(monitor)
+            os.write(self.go, b"go")
+        except BrokenPipeError:
+            pass  # it has ended already, and said why
+        failed = self._end_restorer()
+        if failed is not None:
+            raise ChildFailed(failed)
 
     def discard(self) -> None:
+        """After a failed restore: remove the template (the next container makes it anew), and the
+        restorer, which leaves the VM stopped."""
+        self._end_restorer()
         discard(self.path)
+
+    def _end_restorer(self) -> str | None:
+        """Let the restorer end (it runs the VM only if told to before): why it failed, if it did."""
+        if self.restorer is None:
+            return None
+        os.close(self.go)
+        _pid, status = os.waitpid(self.restorer, 0)
+        self.restorer = None
+        with open(self.said, "rb") as said:
+            why = said.read().decode(errors="replace")
+        return None if status == 0 else why or f"the template's restorer ended ({describe(os.waitstatus_to_exitcode(status))})"
+
+
+def _restore(path: str, go: int) -> None:
+    """The restorer's work: have QEMU load the template at `path`, and run the VM once it is
+    loaded and the launcher has written to `go` (closed unwritten, the VM stays stopped).
+    ChildFailed where QEMU cannot."""
+    # pylint: disable=import-outside-toplevel,redefined-outer-name  # the module's docstring
+    from qemu.qmp import QMPError
+    from qemu.qmp.legacy import QEMUMonitorProtocol
+    monitor = QEMUMonitorProtocol(layout.QMP_SOCKET)
+    try:
+        monitor.connect()
+        monitor.cmd("migrate-set-capabilities", capabilities=CAPABILITIES)
+        monitor.cmd("migrate-incoming", uri=f"file:{path}")
+        if not os.read(go, 2):
+            return
+        _wait(lambda: monitor.cmd("query-status")["status"] != "inmigrate", SAVE_BOUND, "QEMU to load the template")
+        if monitor.cmd("query-migrate").get("status") != "completed":
+            raise ChildFailed(f"QEMU could not load the template: {monitor.cmd('query-migrate')}")
+        monitor.cmd("cont")
+    except (QMPError, EOFError, OSError, TemplateError) as error:
+        raise ChildFailed(f"QEMU's monitor: {error!r}") from error
+    finally:
+        _close(monitor)
 
 
 def discard(path: str) -> None:
@@ -158,6 +209,7 @@ def trim(cap: int = CAP_BYTES) -> None:
 
 def _close(monitor: QEMUMonitorProtocol) -> None:
     """Let go of QEMU's monitor; a QEMU that has exited leaves nothing to close."""
+    from qemu.qmp import QMPError  # pylint: disable=import-outside-toplevel,redefined-outer-name
     try:
         monitor.close()
     except (QMPError, EOFError, OSError):
