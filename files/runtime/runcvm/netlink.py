@@ -101,14 +101,7 @@ class Netlink:
                                        self._sequence, 0) + _LINK.pack(socket.AF_UNSPEC, 0, 0, 0, 0))
         found = []
         while True:
-            answer = self._socket.recv(1 << 16)
-            offset = 0
-            while offset + _HEADER.size <= len(answer):
-                length, kind, _flags, sequence, _port = _HEADER.unpack_from(answer, offset)
-                if length < _HEADER.size:
-                    break
-                body = answer[offset + _HEADER.size:offset + length]
-                offset += length + (-length % 4)
+            for kind, sequence, body in _messages(self._socket.recv(1 << 16)):
                 if sequence != self._sequence:
                     continue
                 if kind == NLMSG_DONE:
@@ -155,6 +148,17 @@ class Netlink:
         self._request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, body, f"adding route {destination}{via} dev {interface}")
 
 
+def _messages(data: bytes) -> t.Iterator[tuple[int, int, bytes]]:
+    """The netlink messages that one read gave: (type, sequence number, body) each."""
+    offset = 0
+    while offset + _HEADER.size <= len(data):
+        length, kind, _flags, sequence, _port = _HEADER.unpack_from(data, offset)
+        if length < _HEADER.size:
+            return
+        yield kind, sequence, data[offset + _HEADER.size:offset + length]
+        offset += length + (-length % 4)
+
+
 def _link_info(body: bytes) -> LinkInfo:
     _family, _type, index, flags, _change = _LINK.unpack_from(body)
     attributes = _attributes(body[_LINK.size:])
@@ -188,15 +192,10 @@ def changes(listener: socket.socket) -> list[tuple[int, int]]:
             data = listener.recv(65536)
         except BlockingIOError:
             return found
-        offset = 0
-        while offset + _HEADER.size <= len(data):
-            length, kind, _flags, _sequence, _port = _HEADER.unpack_from(data, offset)
-            if length < _HEADER.size:
-                break
-            index = _link_of(kind, data[offset + _HEADER.size:offset + length])
+        for kind, _sequence, body in _messages(data):
+            index = _link_of(kind, body)
             if index is not None:
                 found.append((kind, index))
-            offset += length + (-length % 4)
 
 
 def _link_of(kind: int, body: bytes) -> int | None:
