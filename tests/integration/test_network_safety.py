@@ -15,9 +15,12 @@ from harness.netns import SCRATCH_ADDRESS, SCRATCH_GATEWAY, scratch_namespace, s
 DEBIAN = "debian"
 # Runs the launcher's network hand-over inside a namespace, as the launcher does: its taps, then
 # the follower it forks, which moves the addresses and reports the network, then starts afresh
-# without pyroute2 to follow the namespace, named as ps shows it (it is stopped once it has).
-# Prints the interfaces handed over, then that the follower started afresh. argv: namespace, the
-# id the runtime would record as the host's ("this" for the namespace's own id).
+# without pyroute2 to follow the namespace, named as ps shows it. With "connect", an interface is
+# then put into the namespace as `docker network connect` does, for the idle follower to wake and
+# take into a bridge of its own (the VM's QEMU it would then plug a NIC into is not there). The
+# follower is stopped at the end. Prints the interfaces handed over, that the follower started
+# afresh, and what it took. argv: namespace, the id the runtime would record as the host's
+# ("this" for the namespace's own id), "connect" or nothing.
 HAND_OVER = """
 import os, signal, sys, time
 from pyroute2 import netns
@@ -39,15 +42,26 @@ try:
         assert time.monotonic() < deadline, f"the follower never started afresh: {seen('cmdline')!r}, {seen('comm')!r}"
         time.sleep(0.1)
     print("followed afresh")
+    if sys.argv[3:] == ["connect"]:
+        from pyroute2 import IPRoute
+        with IPRoute() as ipr:
+            ipr.link("add", ifname="net1", kind="veth", peer="net1-peer")
+            (net1,) = ipr.link_lookup(ifname="net1")
+            ipr.link("set", index=net1, state="up")
+            deadline = time.monotonic() + 60
+            while not ipr.get_links(net1)[0].get_attr("IFLA_MASTER"):
+                assert time.monotonic() < deadline, "the follower never took net1"
+                time.sleep(0.1)
+        print("took net1")
 finally:
     os.kill(moving.follower, signal.SIGKILL)
     os.waitpid(moving.follower, 0)
 """
 
 
-def hand_over_in(namespace: str, host_namespace: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", HAND_OVER, namespace, host_namespace], capture_output=True,
-                          text=True, timeout=60, check=False, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+def hand_over_in(namespace: str, host_namespace: str, *then: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", HAND_OVER, namespace, host_namespace, *then], capture_output=True,
+                          text=True, timeout=180, check=False, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
 
 
 def test_the_launcher_leaves_the_hosts_namespace_untouched():
@@ -71,10 +85,11 @@ def test_the_launcher_takes_over_a_namespace_of_its_own():
     """The other side of the guard, so the two tests above can fail: in a namespace that is not
     the host's, the hand-over does move the address off the interface onto a bridge."""
     with scratch_namespace() as namespace:
-        handed = hand_over_in(namespace, "0:0")
+        handed = hand_over_in(namespace, "0:0", "connect")
         assert handed.returncode == 0, handed.stderr + handed.stdout
-        # The namespace's Ethernet links, not lo; then the follower waits on, as a new interpreter.
-        assert handed.stdout.split("\n")[:2] == ["['eth0', 'peer0']", "followed afresh"]
+        # The namespace's Ethernet links, not lo; then the follower waits on, as a new interpreter,
+        # and wakes for the interface that comes.
+        assert handed.stdout.split("\n")[:3] == ["['eth0', 'peer0']", "followed afresh", "took net1"]
         after = snapshot(namespace)
         assert ("eth0", f"{SCRATCH_ADDRESS}/24") not in after["addresses"]
         assert ("eth0", "veth", "br-eth0", 1500, True) in after["links"]

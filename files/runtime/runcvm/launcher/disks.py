@@ -11,11 +11,11 @@ from __future__ import annotations
 import dataclasses
 import os
 import subprocess
-import tempfile
 
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core import layout
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core.options import Disk
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core.plan import GuestDisk
+from runcvm import atomic
 
 MKE2FS = f"{layout.GUEST_DIR}/bin/mke2fs"
 MKE2FS_CONFIG = f"{layout.GUEST_DIR}/etc/mke2fs.conf"
@@ -59,7 +59,7 @@ def _create(disk: Disk, path: str, content: str) -> None:
     # for a formatted disk by the next container.
     partial = None
     try:
-        handle, partial = tempfile.mkstemp(dir=os.path.dirname(path), prefix=f".{os.path.basename(path)}.")
+        handle, partial = atomic.create_beside(path)
         with os.fdopen(handle, "wb") as backing:
             backing.truncate(disk.size_bytes)
         completed = subprocess.run([*command, partial], capture_output=True, text=True, check=False,

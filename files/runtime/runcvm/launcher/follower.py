@@ -12,15 +12,14 @@ in the container that keeps it. QEMU, virtiofsd and the launcher itself run with
 the boot interfaces over first, and reports that network (or why it could not) to the launcher
 (launcher/handover.py) as its first line.
 
-Then it starts afresh, as a new interpreter (`follow`): the hand-over's imports (pyroute2) are
-20 MiB that an idle VM's follower would hold for the VM's whole life. It waits with the standard
-library's netlink (runcvm.netlink) and imports pyroute2 and QEMU's monitor client only when
-Docker connects or disconnects a network.
+Then it starts afresh, as a new interpreter: the hand-over's imports (pyroute2) are 20 MiB that
+an idle VM's follower would hold for the VM's whole life. The new start idles in
+launcher/network_watch.py, on the standard library alone, until Docker connects or disconnects a
+network; then it runs `follow` here, which imports pyroute2 and QEMU's monitor client as it acts.
 """
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import errno
 import os
@@ -32,7 +31,7 @@ import typing as t
 
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core import layout, plan
 from runcvm import netlink
-from runcvm.launcher import handover, qemu, say
+from runcvm.launcher import handover, network_watch, qemu, say
 
 if t.TYPE_CHECKING:
     from pyroute2 import IPRoute
@@ -47,12 +46,10 @@ QMP_CONNECT_TIMEOUT = 60
 UNPLUG_TIMEOUT = 30
 LISTENED = (netlink.RTMGRP_LINK | netlink.RTMGRP_IPV4_IFADDR | netlink.RTMGRP_IPV4_ROUTE | netlink.RTMGRP_IPV6_IFADDR
             | netlink.RTMGRP_IPV6_ROUTE)
-PR_SET_NAME = 15
 # The follower's second start (hand_over_and_follow): a new interpreter, on the launcher's module
 # path, that follows the network it was handed in its arguments.
 FOLLOW = ("import os, sys; sys.path[:] = sys.argv[1].split(os.pathsep); "
-          "from runcvm.launcher.follower import follow; follow(int(sys.argv[2]), sys.argv[3])")
-GAVE_UP = "the network follower failed; docker network connect and disconnect no longer reach the VM"
+          "from runcvm.launcher.network_watch import follow; follow(int(sys.argv[2]), sys.argv[3])")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,10 +131,9 @@ class Follower:
                 self.attach(index)
 
     def _is_new_interface(self, index: int) -> bool:
-        """Docker's end of a veth, up, in no bridge: not one of the follower's own bridges and taps
-        nor an interface already handed over (a later event puts a link that is not up yet back)."""
+        """(A later event puts back a link that is not up yet.)"""
         link = next((link for link in self.netlink.links() if link.index == index), None)  # None: gone again
-        return link is not None and link.kind == "veth" and link.master is None and link.up
+        return link is not None and network_watch.is_unclaimed_interface(link)
 
     def attach(self, index: int) -> None:
         # pylint: disable=import-outside-toplevel  # imported when the follower first acts (the module's docstring)
@@ -218,16 +214,12 @@ class Follower:
                 return
 
 
-def _name_this_process() -> None:
-    ctypes.CDLL(None).prctl(PR_SET_NAME, b"runcvm-network")  # as ps and docker top show it
-
-
 def hand_over_and_follow(links: list[handover.Link], with_launcher_address: bool, host_namespace: str | None,
                          reports: int) -> t.NoReturn:
     """The follower's start, in the child the launcher forked: hand `links` over to the VM, report
     the network (or why not) on `reports`, then start afresh to follow the container's network."""
     try:
-        _name_this_process()
+        network_watch.name_this_process()
         null = os.open(os.devnull, os.O_RDWR)
         for stream in (0, 1):  # the workload's streams are the launcher's to relay
             os.dup2(null, stream)
@@ -244,21 +236,15 @@ def hand_over_and_follow(links: list[handover.Link], with_launcher_address: bool
         os.set_inheritable(reports, True)
         os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", FOLLOW, os.pathsep.join(sys.path), str(reports), boot])
     except Exception as error:  # pylint: disable=broad-exception-caught
-        say(f"{GAVE_UP}: {error!r}")
+        say(f"{network_watch.GAVE_UP}: {error!r}")
     finally:
         os._exit(1)  # never back into the launcher's code
 
 
 def follow(reports: int, boot: str) -> t.NoReturn:
-    """The follower's life once the network is handed over (`boot`, plan.dumps of it): follow the
-    container's network, reporting on `reports`, until killed."""
-    try:
-        _name_this_process()
-        follower = Follower(plan.loads(plan.Network, boot, "the network handed over"), reports)
-        follower.listen()
-        while True:
-            follower.step()
-    except Exception as error:  # pylint: disable=broad-exception-caught
-        say(f"{GAVE_UP}: {error!r}")
-    finally:
-        os._exit(1)
+    """Follow the container's network handed over as `boot` (plan.dumps of it), reporting each
+    network added on `reports`, until killed; network_watch runs it, once there is work."""
+    follower = Follower(plan.loads(plan.Network, boot, "the network handed over"), reports)
+    follower.listen()
+    while True:
+        follower.step()

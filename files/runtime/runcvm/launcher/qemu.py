@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 
@@ -153,6 +152,7 @@ def template_key(vm: Vm, virtiofsd: list[str]) -> str:
     (memory, vCPUs, NICs, devices, kernel and its command line), virtiofsd's, and the manifests of
     the kernel's build and of the payload, which hold the digest of every file. OSError where a
     manifest is missing."""
+    import hashlib  # pylint: disable=import-outside-toplevel  # for warm starts only: an idle launcher maps no libcrypto
     digest = hashlib.sha256(json.dumps({"format": TEMPLATE_FORMAT, "command": command(vm, template=True),
                                         "virtiofsd": virtiofsd}).encode())
     for manifest in (os.path.join(os.path.dirname(vm.kernel), "manifest.json"), f"{layout.GUEST_DIR}/manifest.json"):

@@ -16,13 +16,12 @@ imports are skipped: seconds under TCG.
 
 The restore's talk with QEMU's monitor is a child's of the launcher (`Template`): QEMU's monitor
 client (qemu.qmp: asyncio, logging) takes 65 ms to import and 3 to 4 MiB that the launcher would
-hold for the VM's whole life. The launcher imports it only to make a template.
+hold for the VM's whole life. The launcher imports it (and tempfile) only to make a template.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 import typing as t
 
@@ -69,6 +68,8 @@ def make(vm: qemu.Vm, virtiofsd: list[str], path: str) -> None:
     and virtiofsd say goes to a file, not to the container's stderr, which is the workload's:
     its last lines are part of the error if making the template fails."""
     # pylint: disable=import-outside-toplevel,redefined-outer-name  # the module's docstring
+    import tempfile
+
     from qemu.qmp import QMPError
     from qemu.qmp.legacy import QEMUMonitorProtocol
     children = Children()
