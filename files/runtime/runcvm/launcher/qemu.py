@@ -151,14 +151,31 @@ def template_key(vm: Vm, virtiofsd: list[str]) -> str:
     """What a template for `vm`, served by `virtiofsd`, depends on: its template command line
     (memory, vCPUs, NICs, devices, kernel and its command line), virtiofsd's, and the manifests of
     the kernel's build and of the payload, which hold the digest of every file. OSError where a
-    manifest is missing."""
-    import hashlib  # pylint: disable=import-outside-toplevel  # for warm starts only: an idle launcher maps no libcrypto
-    digest = hashlib.sha256(json.dumps({"format": TEMPLATE_FORMAT, "command": command(vm, template=True),
-                                        "virtiofsd": virtiofsd}).encode())
+    manifest is missing. Hashed in a child: hashlib loads OpenSSL, whose pages (3 MiB) a restored
+    VM's launcher would otherwise hold for the VM's whole life."""
+    inputs = [json.dumps({"format": TEMPLATE_FORMAT, "command": command(vm, template=True),
+                          "virtiofsd": virtiofsd}).encode()]
     for manifest in (os.path.join(os.path.dirname(vm.kernel), "manifest.json"), f"{layout.GUEST_DIR}/manifest.json"):
         with open(manifest, "rb") as handle:
-            digest.update(handle.read())
-    return digest.hexdigest()[:32]
+            inputs.append(handle.read())
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # never back into the launcher's code
+        try:
+            import hashlib  # pylint: disable=import-outside-toplevel  # the docstring
+            digest = hashlib.sha256()
+            for part in inputs:
+                digest.update(part)
+            os.write(write_end, digest.hexdigest()[:32].encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with open(read_end, "rb") as answer:
+        key = answer.read().decode()
+    os.waitpid(child, 0)
+    if len(key) != 32:
+        raise OSError(f"hashing the template's inputs failed in a child (pid {child})")
+    return key
 
 
 def virtiofsd_command(cache: str, sys_admin: bool = False, shared_dir: str = layout.VM_ROOT) -> list[str]:
