@@ -131,7 +131,8 @@ class Follower:
                 self.attach(index)
 
     def _is_new_interface(self, index: int) -> bool:
-        """(A later event puts back a link that is not up yet.)"""
+        """Whether link `index` is one to hand over (network_watch.is_unclaimed_interface); a link
+        that is not up yet is looked at again on the event that sets it up."""
         link = next((link for link in self.netlink.links() if link.index == index), None)  # None: gone again
         return link is not None and network_watch.is_unclaimed_interface(link)
 
