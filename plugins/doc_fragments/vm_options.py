@@ -66,9 +66,13 @@ options:
     type: bool
     default: false
   virtiofsd_cache:
-    description: virtiofsd's cache mode for the root filesystem (C(RUNCVM_VIRTIOFSD_CACHE)).
+    description:
+      - virtiofsd's cache mode for the root filesystem (C(RUNCVM_VIRTIOFSD_CACHE)).
+      - V(programs) serves the root as V(auto) but the image's program directories (C(/usr), and
+        C(/bin), C(/sbin), C(/lib*) where they are directories) as V(always), through a second
+        virtiofsd; a program directory with a volume or bind mount under it stays V(auto).
     type: str
-    choices: [auto, always, never, none]
+    choices: [auto, always, never, none, programs]
     default: auto
   init_system:
     description:

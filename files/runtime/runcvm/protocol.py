@@ -36,6 +36,9 @@ NETWORK = 21    # JSON: a plan.Network of one interface whose NIC was just hot-p
 # JSON: {"online": n}: keep n of the VM's vCPUs online (0: all); an exec-socket client (the
 # runtime's `update`) may send it too.
 CPUS = 22
+# JSON: {}: the host has changed a file in the container's root (RUNCVM_VIRTIOFSD_CACHE=programs):
+# the guest drops what it cached before it reads the next frame.
+HOST_CHANGED = 23
 # both ways
 CREDIT = 24     # JSON: {"bytes": n}: n more bytes of the session's stream were passed on
 STREAMS = (STDOUT, STDERR, STDIN)

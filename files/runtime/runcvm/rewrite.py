@@ -23,11 +23,15 @@ if t.TYPE_CHECKING:
 
 
 def before_runc(command: str, argv: list[str], runc: str, payload_dir: str | None) -> int | None:
-    """Do what `command` needs before runc runs; the exit status where it ran runc itself (`update`).
-    Whatever stops it is a WrapperError, in words for the user."""
+    """Do what `command` needs before runc runs, with `argv` changed in place where runc is to be
+    told more (`create`: a descriptor to preserve); the exit status where it ran runc itself
+    (`update`). Whatever stops it is a WrapperError, in words for the user."""
     try:
         if command == "create":
-            rewrite_bundle(modifiers.Context(bundle=bundle_dir(argv), payload_dir=payload_dir or layout.PAYLOAD_DIR))
+            root, vm_plan = rewrite_bundle(modifiers.Context(bundle=bundle_dir(argv),
+                                                             payload_dir=payload_dir or layout.PAYLOAD_DIR))
+            if vm_plan.options.virtiofsd_cache == "programs":
+                argv[:] = _with_host_watch(argv, root)
         elif command == "update":
             return update(argv, runc)
     except modifiers.SpecError as error:
@@ -37,16 +41,18 @@ def before_runc(command: str, argv: list[str], runc: str, payload_dir: str | Non
     return None
 
 
-def rewrite_bundle(context: modifiers.Context) -> None:
+def rewrite_bundle(context: modifiers.Context) -> tuple[str, plan.VmPlan]:
     """Rewrite the bundle's config.json and write the VM plan beside it; a bundle already
-    rewritten is left as it is."""
+    rewritten is left as it is. The container's root filesystem, and the plan."""
     started = time.monotonic()
     path = os.path.join(context.bundle, "config.json")
     with open(path, encoding="utf-8") as handle:
         original = handle.read()
     config = json.loads(original)
+    root = context.root(config)
     if modifiers.rewritten(config) and os.path.isfile(context.plan_path):
-        return
+        with open(context.plan_path, encoding="utf-8") as handle:
+            return root, plan.loads(plan.VmPlan, handle.read(), "the VM's plan")
     vm_plan = modifiers.rewrite(config, context)
     vm_plan = dataclasses.replace(vm_plan, rewrite_seconds=round(time.monotonic() - started, 4))
     # The plan and the state directory first: config.json names them as mount sources. The mount
@@ -59,6 +65,17 @@ def rewrite_bundle(context: modifiers.Context) -> None:
     if vm_plan.options.runtime_debug:
         decided = {"original": json.loads(original), "rewritten": config, "plan": json.loads(plan.dumps(vm_plan))}
         replace_file(debug_log_path(context.bundle), json.dumps(decided, indent=1))
+    return root, vm_plan
+
+
+def _with_host_watch(argv: list[str], root: str) -> list[str]:
+    """`create`'s argv with a watch on what the host writes in `root` passed on to the launcher
+    (host_watch.py); as it was where none can be made, which the launcher then says."""
+    from runcvm import host_watch  # pylint: disable=import-outside-toplevel  # ctypes: for this mode only
+    try:
+        return host_watch.preserved(argv, host_watch.watch(root))
+    except OSError:
+        return argv
 
 
 def update(argv: list[str], runc: str) -> int:

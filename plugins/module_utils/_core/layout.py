@@ -52,6 +52,7 @@ GUEST_CONFIG_FILE = f"{STATE_DIR}/vm.json"  # what the guest init is told (plan.
 GUEST_DNS_DIR = f"{STATE_DIR}/dns"      # a small tmpfs of the VM's own: its /etc/resolv.conf
 GUEST_RESOLV_CONF = f"{GUEST_DNS_DIR}/resolv.conf"
 VIRTIOFS_SOCKET = f"{RUN_DIR}/virtiofs.sock"
+PROGRAMS_VIRTIOFS_SOCKET = f"{RUN_DIR}/virtiofs-programs.sock"  # RUNCVM_VIRTIOFSD_CACHE=programs
 AGENT_SOCKET = f"{RUN_DIR}/agent.sock"
 EXEC_SOCKET = f"{RUN_DIR}/exec.sock"
 QMP_SOCKET = f"{RUN_DIR}/qmp.sock"                # QEMU's monitor, for the launcher's network follower
@@ -68,6 +69,12 @@ TEMPLATE_ROOT = f"{RUN_DIR}/template-root"
 
 # Between the container and the VM.
 VIRTIOFS_TAG = "runcvmfs"
+# RUNCVM_VIRTIOFSD_CACHE=programs: the device that serves the root's program directories, cached,
+# where the guest init mounts it a moment to bind them from it, and which of the root's top-level
+# directories are program directories (where they are directories, not links).
+PROGRAMS_VIRTIOFS_TAG = "runcvmprograms"
+GUEST_PROGRAMS_MOUNT = "/dev/.runcvm-programs"
+PROGRAM_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
 AGENT_PORT_NAME = "org.runcvm.agent"
 DISK_SERIAL_PREFIX = "runcvm-disk"
 VM_MAC_PREFIX = "52:54:00"

@@ -27,8 +27,9 @@ from ansible_collections.runcvm.runcvm.plugins.module_utils._core.kernels import
 
 PREFIX = "RUNCVM_"
 FIRST_VERSION = "0.1.0"
-# "none" is the original RunCVM's word for "never".
-VIRTIOFSD_CACHES = ("auto", "always", "never", "none")
+# "none" is the original RunCVM's word for "never"; "programs" is the root as "auto" but its
+# program directories (/usr, /bin, /lib...) as "always", through a second virtiofsd.
+VIRTIOFSD_CACHES = ("auto", "always", "never", "none", "programs")
 # Where RUNCVM_BREAK opens a shell in the container: before the network is handed to the VM,
 # after, and before QEMU starts (its command line shown).
 BREAK_STAGES = ("prenet", "postnet", "preqemu")

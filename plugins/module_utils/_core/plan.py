@@ -149,6 +149,7 @@ class GuestConfig:
     cgroupfs: str = "hybrid"        # how the guest mounts cgroups: a value of options.CGROUPFS_MODES
     display: str = "none"           # options.QEMU_DISPLAYS: vnc, the guest relays layout.VNC_PORT to QEMU
     random_seed: str = ""           # hex: mixed into the guest's random number generator, which a VM restored from a template shares
+    program_dirs: tuple[str, ...] = ()  # bound from layout.PROGRAMS_VIRTIOFS_TAG (RUNCVM_VIRTIOFSD_CACHE=programs)
 
 
 def template_mac(index: int) -> str:

@@ -8,6 +8,7 @@ import json
 import pathlib
 import subprocess
 import sys
+import types
 
 import pytest
 
@@ -80,7 +81,9 @@ def test_runc_override(tmp_path):
 
 def test_create_rewrites_the_bundle_then_execs_runc(tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(rewrite, "rewrite_bundle", lambda context: calls.append(("rewrite", context.bundle)))
+    planned = types.SimpleNamespace(options=types.SimpleNamespace(virtiofsd_cache="auto"))
+    monkeypatch.setattr(rewrite, "rewrite_bundle",
+                        lambda context: calls.append(("rewrite", context.bundle)) or ("/t/rootfs", planned))
     monkeypatch.setattr(wrapper, "find_runc", lambda: "/usr/sbin/runc")
     monkeypatch.setattr(wrapper.os, "execv", lambda path, argv: calls.append(("exec", path, argv)))
     wrapper.main(DOCKER_CREATE)

@@ -120,6 +120,8 @@ class Agent:
             self.add_network(payload)
         elif kind == protocol.CPUS:
             self.set_cpus(payload)
+        elif kind == protocol.HOST_CHANGED:
+            system.drop_caches()
         elif relay is None:  # a session that was refused: what its client sends next goes nowhere
             return
         elif kind == protocol.STDIN:

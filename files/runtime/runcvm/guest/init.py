@@ -84,6 +84,7 @@ def v1_controllers() -> list[str]:
 def apply_config(config: plan.GuestConfig, mounted_cgroupfs: str) -> str | None:
     """Set the VM up as the launcher says, with the cgroup filesystems of `mounted_cgroupfs`
     mounted already; the cgroup the sessions are to run in, if any."""
+    bind_program_dirs(config.program_dirs)
     mount_cgroups(config.cgroupfs, mounted_cgroupfs)
     network.configure(config.network)
     socket.sethostname(config.hostname)
@@ -96,6 +97,19 @@ def apply_config(config: plan.GuestConfig, mounted_cgroupfs: str) -> str | None:
     mount_disks(config.disks)
     # An init system manages the VM's cgroups itself.
     return limited_cgroup(config.pids_limit, config.cgroupfs) if config.pids_limit and not config.init_system else None
+
+
+def bind_program_dirs(program_dirs: tuple[str, ...]) -> None:
+    """RUNCVM_VIRTIOFSD_CACHE=programs: bind `program_dirs` from the device that serves them
+    cached, mounted a moment aside; the rest of the root stays on its own device."""
+    if not program_dirs:
+        return
+    os.makedirs(layout.GUEST_PROGRAMS_MOUNT, exist_ok=True)
+    system.mount(layout.PROGRAMS_VIRTIOFS_TAG, layout.GUEST_PROGRAMS_MOUNT, "virtiofs")
+    for directory in program_dirs:
+        system.mount(layout.GUEST_PROGRAMS_MOUNT + directory, directory, None, system.MS_BIND)
+    system.unmount_tree(layout.GUEST_PROGRAMS_MOUNT)
+    os.rmdir(layout.GUEST_PROGRAMS_MOUNT)
 
 
 def limited_cgroup(pids_limit: int, cgroupfs: str) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import typing as t
 
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core import layout
 from runcvm import protocol
@@ -20,10 +21,12 @@ FINAL = (protocol.EXIT, protocol.ERROR)
 
 
 class ExecServer:
-    def __init__(self, loop: Loop, vm: FrameChannel, path: str = layout.EXEC_SOCKET):
+    def __init__(self, loop: Loop, vm: FrameChannel, path: str = layout.EXEC_SOCKET,
+                 before_start: t.Callable[[], None] = lambda: None):
         self.loop = loop
         self.vm = vm
         self.path = path
+        self.before_start = before_start  # called before a session's START goes to the VM
         self.clients: dict[int, FrameChannel] = {}
         self.next_session = 1
 
@@ -61,6 +64,8 @@ class ExecServer:
         if kind not in FROM_CLIENT:
             self._client_gone(session)
             return
+        if kind == protocol.START:
+            self.before_start()
         self.vm.send(kind, session, payload)
         self.clients[session].feed(self.vm.writer)
 

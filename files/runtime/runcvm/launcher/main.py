@@ -18,7 +18,7 @@ import typing as t
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core import layout, plan
 from runcvm import protocol
 from runcvm.events import signal_pipe, stop_signal_pipe
-from runcvm.launcher import disks, dns, handover, privileges, qemu, say
+from runcvm.launcher import disks, dns, handover, host_changes, privileges, program_dirs, qemu, say
 from runcvm.launcher.execs import ExecServer
 from runcvm.launcher.supervisor import ChildFailed, Children, IdleWatch, cpu_seconds, describe, remove
 from runcvm.launcher.timing import Timing
@@ -85,12 +85,21 @@ class Launcher:
         self.follower: int | None = None
         self.added_networks: list[bytes] = []
         self._partial_report = b""
+        # RUNCVM_VIRTIOFSD_CACHE=programs: the runtime's watch on what the host writes in the root,
+        # and whether the host has changed it since the guest last dropped its caches.
+        self.host_changes: int | None = None
+        self.host_changed = False
 
     def run(self) -> int:
         if self.plan.accelerator_warning:
             say(self.plan.accelerator_warning)
         if self.plan.kernel.note:
             say(self.plan.kernel.note)
+        if self.options.virtiofsd_cache == "programs":
+            self.host_changes = host_changes.find_group()
+            if self.host_changes is None:
+                say("RUNCVM_VIRTIOFSD_CACHE=programs: the runtime could not watch the container's root here, so "
+                    "the VM does not see a file the host replaces in its program directories while it runs")
         self._break_at("prenet")
         links = self._start_hand_over()
         privileges.drop((privileges.CAP_NET_ADMIN,))
@@ -128,7 +137,8 @@ class Launcher:
             try:
                 if self._display() or self.options.break_at:
                     self._ready_guest_config(attached)
-                self.children.start("virtiofsd", self._virtiofsd(), layout.VIRTIOFS_SOCKET)
+                for share in self._shares():
+                    self.children.start(share.name, list(share.command), share.socket)
                 self._start_qemu(vm, template)
                 self._ready_guest_config(attached)
                 if template:
@@ -144,7 +154,7 @@ class Launcher:
                 template = None
                 self.timing.boot = "cold"
             self.children.kill()
-            remove(layout.VIRTIOFS_SOCKET, layout.AGENT_SOCKET)
+            remove(*(share.socket for share in self._shares()), layout.AGENT_SOCKET)
             attempt += 1
 
     def _why_boot_again(self, failure: Exception, template: templates.Template | None) -> str | None:
@@ -208,14 +218,20 @@ class Launcher:
                                   resolv_conf=layout.GUEST_RESOLV_CONF if self.proxied_dns else None,
                                   disks=tuple(disk.guest for disk in attached), pids_limit=self.plan.pids_limit,
                                   init_system=self.plan.init_system, cgroupfs=self.plan.cgroupfs,
-                                  display=self.options.qemu_display, random_seed=os.urandom(RANDOM_SEED_BYTES).hex())
+                                  display=self.options.qemu_display, random_seed=os.urandom(RANDOM_SEED_BYTES).hex(),
+                                  program_dirs=self._program_dirs())
         # Whole or not at all: the guest may be looking for it.
         with open(f"{layout.GUEST_CONFIG_FILE}.partial", "w", encoding="utf-8") as handle:
             handle.write(plan.dumps(config))
         os.replace(f"{layout.GUEST_CONFIG_FILE}.partial", layout.GUEST_CONFIG_FILE)
 
-    def _virtiofsd(self, shared_dir: str = layout.VM_ROOT) -> list[str]:
-        return qemu.virtiofsd_command(self.options.virtiofsd_cache, self.options.sys_admin, shared_dir)
+    def _shares(self, shared_dir: str = layout.VM_ROOT) -> tuple[qemu.Share, ...]:
+        return qemu.shares(self.options.virtiofsd_cache, self.options.sys_admin, shared_dir)
+
+    def _program_dirs(self) -> tuple[str, ...]:
+        if self.options.virtiofsd_cache != "programs":
+            return ()
+        return program_dirs.cached(layout.VM_ROOT, program_dirs.mount_points(), self.plan.kernel.version)
 
     def _vm(self, links: list[handover.Link], attached: list[disks.AttachedDisk]) -> qemu.Vm:
         kernel = self.plan.kernel
@@ -231,7 +247,8 @@ class Launcher:
             kernel_append=self.options.kernel_append, kernel_debug=self.options.kernel_debug,
             disks=tuple((disk.path, disk.guest.serial) for disk in attached), init_system=self.plan.init_system,
             hugetlb=self.options.hugetlb, bios_debug=self.options.bios_debug,
-            vnc_address=handover.LAUNCHER_ADDRESS if self._display() else None)
+            vnc_address=handover.LAUNCHER_ADDRESS if self._display() else None,
+            program_share=self.options.virtiofsd_cache == "programs")
 
     def _template(self, vm: qemu.Vm) -> templates.Template | None:
         """RUNCVM_WARM_START: the saved template to restore `vm` from, made now if there is none
@@ -242,12 +259,12 @@ class Launcher:
         reason = templates.unfit(vm)
         if reason is None:
             template_vm = dataclasses.replace(vm, console=layout.TEMPLATE_CONSOLE)
-            virtiofsd = self._virtiofsd(layout.TEMPLATE_ROOT)
+            shares = self._shares(layout.TEMPLATE_ROOT)
             try:
-                path = templates.path_for(qemu.template_key(template_vm, virtiofsd))
+                path = templates.path_for(qemu.template_key(template_vm, shares))
                 if not os.path.exists(path):
                     self.timing.mark("template")
-                    templates.make(template_vm, virtiofsd, path)
+                    templates.make(template_vm, shares, path)
                     self.timing.mark("template_made")
                 self.timing.boot = "restored"
                 return templates.Template(path)
@@ -295,10 +312,13 @@ class Launcher:
         connection = self.children.connect(layout.AGENT_SOCKET)
         loop = Loop()
         vm = FrameChannel(loop, connection.fileno(), self._on_frame, self._on_vm_closed)
-        self.vm, self.streams, self.execs = vm, LocalStreams(loop, vm), ExecServer(loop, vm)
+        self.vm, self.streams = vm, LocalStreams(loop, vm)
+        self.execs = ExecServer(loop, vm, before_start=self._pass_host_changes)
         wakeup = signal_pipe((*FORWARDED, signal.SIGCHLD, signal.SIGWINCH))
         loop.set_reader(wakeup, lambda: self._on_signals(os.read(wakeup, 256)))
         loop.set_reader(self.handover.reports, lambda: self._on_follower_reports(loop))
+        if self.host_changes is not None:
+            loop.set_reader(self.host_changes, self._pass_host_changes)
         vm.start()
         qemu_pid = self.children.processes["qemu"].pid
         booting = IdleWatch(lambda: cpu_seconds(qemu_pid), STUCK_WINDOW_SECONDS, longest_gap=2 * WATCH_INTERVAL)
@@ -318,6 +338,7 @@ class Launcher:
             self.started = True
             self.timing.mark("ready")
             self.timing.guest = json.loads(payload)
+            self._pass_host_changes()
             self._start_workload()
             self.execs.listen()
             self._send_added_networks()
@@ -343,6 +364,16 @@ class Launcher:
             tty.setraw(0)
         self.vm.send(protocol.START, 0, plan.dumps(workload).encode())
         self.streams.start()
+
+    def _pass_host_changes(self) -> None:
+        """Have the guest drop what it cached of the root if the host has changed a file in it
+        since the guest last did: as the host's changes come, and before each exec starts, which
+        then finds them whichever the launcher's loop saw first."""
+        if self.host_changes is not None and host_changes.host_changed(self.host_changes):
+            self.host_changed = True
+        if self.host_changed and self.started:
+            self.vm.send_json(protocol.HOST_CHANGED, 0, {})
+            self.host_changed = False
 
     def _on_follower_reports(self, loop: Loop) -> None:
         data = os.read(self.handover.reports, 65536)

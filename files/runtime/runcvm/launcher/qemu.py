@@ -1,4 +1,5 @@
-"""The command lines of a container's VM: QEMU, and virtiofsd serving it the root filesystem."""
+"""The command lines of a container's VM: QEMU, and the virtiofsd processes serving it the root
+filesystem (and, with RUNCVM_VIRTIOFSD_CACHE=programs, its program directories)."""
 
 from __future__ import annotations
 
@@ -69,6 +70,7 @@ class Vm:
     hugetlb: bool = False
     bios_debug: bool = False
     vnc_address: str | None = None  # where QEMU serves the VM's screen over VNC, if it has one
+    program_share: bool = False     # a second virtiofs device: the root's program directories, cached
 
 
 # What an init system is told on the kernel's command line. systemd: no login prompt on the
@@ -107,6 +109,8 @@ def command(vm: Vm, template: bool = False, incoming: str | None = None) -> list
         "-numa", "node,memdev=mem",
         "-chardev", f"socket,id=rootfs,path={layout.VIRTIOFS_SOCKET}",
         "-device", f"vhost-user-fs-pci,chardev=rootfs,tag={layout.VIRTIOFS_TAG}",
+        *(["-chardev", f"socket,id=programs,path={layout.PROGRAMS_VIRTIOFS_SOCKET}",
+           "-device", f"vhost-user-fs-pci,chardev=programs,tag={layout.PROGRAMS_VIRTIOFS_TAG}"] if vm.program_share else []),
         "-device", "virtio-serial-pci,id=ports",
         "-chardev", f"socket,id=agent,path={layout.AGENT_SOCKET},server=on,wait=off",
         "-device", f"virtserialport,bus=ports.0,chardev=agent,name={layout.AGENT_PORT_NAME}",
@@ -147,14 +151,14 @@ def command(vm: Vm, template: bool = False, incoming: str | None = None) -> list
     return args
 
 
-def template_key(vm: Vm, virtiofsd: list[str]) -> str:
-    """What a template for `vm`, served by `virtiofsd`, depends on: its template command line
+def template_key(vm: Vm, shares: tuple[Share, ...]) -> str:
+    """What a template for `vm`, served by `shares`, depends on: its template command line
     (memory, vCPUs, NICs, devices, kernel and its command line), virtiofsd's, and the manifests of
     the kernel's build and of the payload, which hold the digest of every file. OSError where a
     manifest is missing. Hashed in a child: hashlib loads OpenSSL, whose pages (3 MiB) a restored
     VM's launcher would otherwise hold for the VM's whole life."""
     inputs = [json.dumps({"format": TEMPLATE_FORMAT, "command": command(vm, template=True),
-                          "virtiofsd": virtiofsd}).encode()]
+                          "virtiofsd": [share.command for share in shares]}).encode()]
     for manifest in (os.path.join(os.path.dirname(vm.kernel), "manifest.json"), f"{layout.GUEST_DIR}/manifest.json"):
         with open(manifest, "rb") as handle:
             inputs.append(handle.read())
@@ -178,11 +182,26 @@ def template_key(vm: Vm, virtiofsd: list[str]) -> str:
     return key
 
 
-def virtiofsd_command(cache: str, sys_admin: bool = False, shared_dir: str = layout.VM_ROOT) -> list[str]:
-    """virtiofsd serving the container's root, as the launcher sees it (or `shared_dir`), with
-    `cache` (RUNCVM_VIRTIOFSD_CACHE); `sys_admin` lets the guest's root use CAP_SYS_ADMIN on it
-    (RUNCVM_SYS_ADMIN)."""
-    cache = "never" if cache == "none" else cache
-    return [f"{layout.GUEST_DIR}/bin/virtiofsd", f"--socket-path={layout.VIRTIOFS_SOCKET}", f"--shared-dir={shared_dir}",
-            "--sandbox=chroot", "--announce-submounts", f"--cache={cache}", "--log-level=error",
-            *(["--modcaps=+sys_admin"] if sys_admin else [])]
+@dataclasses.dataclass(frozen=True)
+class Share:
+    """A virtiofsd serving the VM: `name` is the launcher's for it, `socket` where QEMU reaches it."""
+    name: str
+    socket: str
+    command: tuple[str, ...]
+
+
+def shares(cache: str, sys_admin: bool = False, shared_dir: str = layout.VM_ROOT) -> tuple[Share, ...]:
+    """The virtiofsd processes serving the container's root, as the launcher sees it (or
+    `shared_dir`), with `cache` (RUNCVM_VIRTIOFSD_CACHE): one, or with `programs` two, the root's
+    served as `auto` and the same tree as `always` for the guest's program directories.
+    `sys_admin` lets the guest's root use CAP_SYS_ADMIN on it (RUNCVM_SYS_ADMIN)."""
+    if cache == "programs":
+        return (_share("virtiofsd", layout.VIRTIOFS_SOCKET, "auto", sys_admin, shared_dir),
+                _share("virtiofsd-programs", layout.PROGRAMS_VIRTIOFS_SOCKET, "always", sys_admin, shared_dir))
+    return (_share("virtiofsd", layout.VIRTIOFS_SOCKET, "never" if cache == "none" else cache, sys_admin, shared_dir),)
+
+
+def _share(name: str, socket: str, cache: str, sys_admin: bool, shared_dir: str) -> Share:
+    return Share(name, socket, (f"{layout.GUEST_DIR}/bin/virtiofsd", f"--socket-path={socket}", f"--shared-dir={shared_dir}",
+                                "--sandbox=chroot", "--announce-submounts", f"--cache={cache}", "--log-level=error",
+                                *(["--modcaps=+sys_admin"] if sys_admin else [])))

@@ -65,10 +65,8 @@ class Children:
         hand the host (not `wait_for_guest`); virtiofsd when QEMU lets go of it. What has not
         ended by `timeout` is killed."""
         deadline = time.monotonic() + timeout
-        for name in ("qemu", "virtiofsd"):
-            child = self.processes.get(name)
-            if child is None:
-                continue
+        for name in sorted(self.processes, key=lambda name: name != "qemu"):  # QEMU first, then its virtiofsd
+            child = self.processes[name]
             if name == "qemu" and not wait_for_guest and child.poll() is None:
                 child.kill()
             try:

@@ -62,8 +62,8 @@ def path_for(key: str) -> str:
     return os.path.join(layout.TEMPLATES_DIR, key + SUFFIX)
 
 
-def make(vm: qemu.Vm, virtiofsd: list[str], path: str) -> None:
-    """Boot `vm` as a template, on the root `virtiofsd` serves, and save it at `path`; the
+def make(vm: qemu.Vm, shares: tuple[qemu.Share, ...], path: str) -> None:
+    """Boot `vm` as a template, on the root its virtiofsd `shares` serve, and save it at `path`; the
     sockets are the container's own, which its VM makes anew once this one is gone. What QEMU
     and virtiofsd say goes to a file, not to the container's stderr, which is the workload's:
     its last lines are part of the error if making the template fails."""
@@ -78,7 +78,8 @@ def make(vm: qemu.Vm, virtiofsd: list[str], path: str) -> None:
         os.makedirs(os.path.join(layout.TEMPLATE_ROOT, mount_point), exist_ok=True)
     with tempfile.TemporaryFile(dir=layout.RUN_DIR) as helpers_said:
         try:
-            children.start("virtiofsd", virtiofsd, layout.VIRTIOFS_SOCKET, stderr=helpers_said)
+            for share in shares:
+                children.start(share.name, list(share.command), share.socket, stderr=helpers_said)
             children.start("qemu", qemu.command(vm, template=True), layout.QMP_SOCKET, stderr=helpers_said)
             _wait(lambda: _ready(vm.console) or children.check(), BOOT_BOUND, "the template VM to boot")
             monitor = QEMUMonitorProtocol(layout.QMP_SOCKET)
@@ -97,7 +98,8 @@ def make(vm: qemu.Vm, virtiofsd: list[str], path: str) -> None:
             raise TemplateError(f"QEMU's monitor: {error!r}") from error
         finally:
             children.kill()
-            remove(partial, layout.VIRTIOFS_SOCKET, layout.AGENT_SOCKET, layout.QMP_SOCKET, layout.UPDATE_QMP_SOCKET)
+            remove(partial, *(share.socket for share in shares), layout.AGENT_SOCKET, layout.QMP_SOCKET,
+                   layout.UPDATE_QMP_SOCKET)
     trim()
 
 

@@ -61,10 +61,24 @@ def test_kernel_command_line():
 
 
 def test_virtiofsd_serves_the_vm_root_with_the_cache_asked_for():
-    assert qemu.virtiofsd_command("always") == [
+    assert qemu.shares("always") == (qemu.Share("virtiofsd", "/run/runcvm/virtiofs.sock", (
         "/.runcvm/guest/bin/virtiofsd", "--socket-path=/run/runcvm/virtiofs.sock", "--shared-dir=/vm",
-        "--sandbox=chroot", "--announce-submounts", "--cache=always", "--log-level=error"]
-    assert "--cache=never" in qemu.virtiofsd_command("none")  # the original RunCVM's word
+        "--sandbox=chroot", "--announce-submounts", "--cache=always", "--log-level=error")),)
+    assert "--cache=never" in qemu.shares("none")[0].command  # the original RunCVM's word
+    assert "programs" not in " ".join(qemu.command(vm()))
+
+
+def test_programs_are_the_same_tree_from_a_second_cached_virtiofsd_and_device():
+    root, programs = qemu.shares("programs", sys_admin=True, shared_dir="/run/runcvm/template-root")
+    assert (root.name, root.socket, programs.name, programs.socket) == (
+        "virtiofsd", "/run/runcvm/virtiofs.sock", "virtiofsd-programs", "/run/runcvm/virtiofs-programs.sock")
+    assert [(one, other) for one, other in zip(root.command, programs.command, strict=True) if one != other] == [
+        ("--socket-path=/run/runcvm/virtiofs.sock", "--socket-path=/run/runcvm/virtiofs-programs.sock"),
+        ("--cache=auto", "--cache=always")]
+    assert "--shared-dir=/run/runcvm/template-root" in programs.command and "--modcaps=+sys_admin" in programs.command
+    joined = " ".join(qemu.command(vm(program_share=True)))
+    assert ("-chardev socket,id=programs,path=/run/runcvm/virtiofs-programs.sock "
+            "-device vhost-user-fs-pci,chardev=programs,tag=runcvmprograms") in joined
 
 
 def test_the_originals_debugging_and_memory_options_reach_qemu_and_virtiofsd():
@@ -82,8 +96,8 @@ def test_a_screen_served_over_vnc_on_the_launchers_address_with_the_console_on_i
     assert with_screen[-1].startswith("console=tty0 console=ttyS0 ")
     assert "-vnc" not in qemu.command(vm()) and "VGA" not in qemu.command(vm())
     assert "tty0" not in qemu.command(vm())[-1]
-    assert qemu.virtiofsd_command("auto", sys_admin=True)[-1] == "--modcaps=+sys_admin"
-    assert "--modcaps=+sys_admin" not in qemu.virtiofsd_command("auto")
+    assert qemu.shares("auto", sys_admin=True)[0].command[-1] == "--modcaps=+sys_admin"
+    assert "--modcaps=+sys_admin" not in qemu.shares("auto")[0].command
 
 
 def test_a_template_vm_has_nics_of_its_own_and_a_restored_one_waits_for_its_state():
@@ -105,15 +119,16 @@ def test_a_templates_key_follows_the_vm_virtiofsd_kernel_and_payload(tmp_path, m
     (tmp_path / "manifest.json").write_text('{"digest": "p1"}')
     monkeypatch.setattr(qemu.layout, "GUEST_DIR", str(tmp_path))
     base = vm(kernel=str(tmp_path / "kernel" / "vmlinux"))
-    virtiofsd = qemu.virtiofsd_command("auto")
+    virtiofsd = qemu.shares("auto")
     key = qemu.template_key(base, virtiofsd)
     assert key == qemu.template_key(base, virtiofsd)
     others = {qemu.template_key(dataclasses.replace(base, memory_mib=1024), virtiofsd),
               qemu.template_key(dataclasses.replace(base, nics=()), virtiofsd),
-              qemu.template_key(base, qemu.virtiofsd_command("always"))}
+              qemu.template_key(base, qemu.shares("always")),
+              qemu.template_key(dataclasses.replace(base, program_share=True), qemu.shares("programs"))}
     (tmp_path / "manifest.json").write_text('{"digest": "p2"}')
     others.add(qemu.template_key(base, virtiofsd))
-    assert key not in others and len(others) == 4
+    assert key not in others and len(others) == 5
     (tmp_path / "kernel" / "manifest.json").unlink()
     with pytest.raises(OSError):
         qemu.template_key(base, virtiofsd)

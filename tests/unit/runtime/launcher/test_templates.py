@@ -58,7 +58,8 @@ def test_a_failing_template_qemu_is_an_error_with_its_words_and_none_on_the_cont
     for name, path in (("RUN_DIR", ""), ("TEMPLATE_ROOT", "root"), ("VIRTIOFS_SOCKET", "virtiofs.sock"),
                        ("QMP_SOCKET", "qmp.sock"), ("AGENT_SOCKET", "agent.sock"), ("UPDATE_QMP_SOCKET", "update.sock")):
         monkeypatch.setattr(templates.layout, name, str(tmp_path / path))
-    virtiofsd = ["sh", "-c", f"echo 'virtiofsd: serving' >&2; touch {tmp_path}/virtiofs.sock; exec sleep 60"]
+    virtiofsd = (qemu.Share("virtiofsd", str(tmp_path / "virtiofs.sock"),
+                            ("sh", "-c", f"echo 'virtiofsd: serving' >&2; touch {tmp_path}/virtiofs.sock; exec sleep 60")),)
     monkeypatch.setattr(templates.qemu, "command", lambda vm, template: ["sh", "-c", "echo 'qemu: no such device' >&2; exit 1"])
     with pytest.raises(templates.TemplateError, match="qemu exited unexpectedly .*, saying: virtiofsd: serving / qemu: no such device"):
         templates.make(vm(), virtiofsd, str(tmp_path / "key.vm"))

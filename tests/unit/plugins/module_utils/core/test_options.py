@@ -27,7 +27,7 @@ def test_defaults_and_values():
 
 @pytest.mark.parametrize("env, message", [
     ({"RUNCVM_KERNEL_DEBUG": "maybe"}, "RUNCVM_KERNEL_DEBUG=maybe is not a boolean"),
-    ({"RUNCVM_VIRTIOFSD_CACHE": "nothing"}, "RUNCVM_VIRTIOFSD_CACHE=nothing is not one of auto, always, never, none"),
+    ({"RUNCVM_VIRTIOFSD_CACHE": "nothing"}, "RUNCVM_VIRTIOFSD_CACHE=nothing is not one of auto, always, never, none, programs"),
     ({"RUNCVM_SYS_ADMINS": "1"}, "RUNCVM_SYS_ADMINS is not a RunCVM option"),
     ({"RUNCVM_KERNEL": "debian/../../etc"}, "RUNCVM_KERNEL=debian/../../etc is invalid"),
     ({"RUNCVM_KERNEL": "Debian 12"}, "use <dist> or <dist>/<version>"),
