@@ -11,8 +11,9 @@ RunCVM's helpers (launcher, QEMU, virtiofsd) beside one idle VM booted cold and 
 from a template (proportional set size without the guest's RAM, which QEMU and virtiofsd share as
 a memfd), and work inside a running container
 (bench/workloads.py: file reads and metadata on the root and on tmpfs, a CPU-bound loop, starting
-processes), and the same work in a VM whose root is served with RUNCVM_VIRTIOFSD_CACHE=always. Runs
-of runc and RunCVM are interleaved, so both see the same load.
+processes), and the same work in a VM whose root is served with RUNCVM_VIRTIOFSD_CACHE=always, and
+with `programs` (with the exec latency into it). Runs of runc and RunCVM are interleaved, so both
+see the same load.
 Prints a table, writes every figure to FILE (bench/results.json) and, with --readme, puts the
 table in that file between its bench markers. --from-json makes the table from figures measured
 before, measuring nothing.
@@ -56,6 +57,8 @@ WORKLOAD_ROWS = (("read_root", "Reading a 32 MiB file on the root filesystem"),
 # The root's virtiofs cache mode that lets the guest keep what it read; not the default, as the
 # VM would not see what the host changes in the root (README: RUNCVM_VIRTIOFSD_CACHE).
 CACHE_ALWAYS = ("-e", "RUNCVM_VIRTIOFSD_CACHE=always")
+# The root as the default serves it, but its program directories as `always`.
+CACHE_PROGRAMS = ("-e", "RUNCVM_VIRTIOFSD_CACHE=programs")
 
 
 def summary(values: list[float]) -> dict:
@@ -90,6 +93,9 @@ def measure(runs: int, image: str, workload_image: str) -> dict:
         work = workloads.measure(runs, names)
     with exec_latency.idle_containers(workload_image, CACHE_ALWAYS) as names:
         cached = workloads.measure(runs, names)
+    with exec_latency.idle_containers(workload_image, CACHE_PROGRAMS) as names:
+        execs_programs = exec_latency.measure(runs * 4, names)
+        programs = workloads.measure(runs, names)
     return {
         "image": image, "workload_image": workload_image, "machine": machine(),
         "cold_start": {runtime: summary(started[runtime]) for runtime in report.RUNTIMES},
@@ -107,6 +113,9 @@ def measure(runs: int, image: str, workload_image: str) -> dict:
                       for figure in workloads.FIGURES},
         "workloads_cache_always": {figure: {runtime: summary(cached[runtime][figure]) for runtime in report.RUNTIMES}
                                    for figure in workloads.FIGURES},
+        "exec_cache_programs": {runtime: summary(execs_programs[runtime]) for runtime in report.RUNTIMES},
+        "workloads_cache_programs": {figure: {runtime: summary(programs[runtime][figure]) for runtime in report.RUNTIMES}
+                                     for figure in workloads.FIGURES},
     }
 
 
@@ -133,13 +142,16 @@ def table(results: dict) -> str:
             _row(f"`docker run --rm {results['image']} true`", results["cold_start"]),
             _row("The same with `RUNCVM_WARM_START=1`, the VM restored from a template", results["warm_start"]),
             _row(f"{results['at_once']} of them at once, until the last ends", results["cold_start_at_once"]),
-            _row("`docker exec CONTAINER true`", results["exec"])]
+            _row("`docker exec CONTAINER true`", results["exec"]),
+            _row(f"The same into a `{results['workload_image']}` container with `RUNCVM_VIRTIOFSD_CACHE=programs`",
+                 results["exec_cache_programs"])]
     rows += [_memory_row("RunCVM's helpers beside one idle VM (PSS without guest RAM, MiB)", results["vm_overhead"]),
              _memory_row("The same, the VM restored from a template", results["vm_overhead_warm"])]
     work = results["workloads"]
     rows += [_row(f"{label}, in a running `{results['workload_image']}` container", work[figure])
              for figure, label in WORKLOAD_ROWS]
-    rows.append(_row("The same with `RUNCVM_VIRTIOFSD_CACHE=always`", results["workloads_cache_always"]["spawn"]))
+    rows += [_row(f"The same with `RUNCVM_VIRTIOFSD_CACHE={mode}`", results[f"workloads_cache_{mode}"]["spawn"])
+             for mode in ("always", "programs")]
     phases, warm_phases = (", ".join(f"{name} {seconds:.2f}" for name, seconds in results[key].items())
                            for key in ("cold_start_phases", "warm_start_phases"))
     runs = results["cold_start"]["runc"]["runs"]

@@ -39,7 +39,9 @@ def test_the_table_gives_ratios_against_runc(tmp_path):
                "vm_overhead": {"pss_mib": 100.0, "mapped_files_mib": 50.0, "by_helper": {"qemu-system-x86": 100.0}},
                "vm_overhead_warm": {"pss_mib": 60.0, "mapped_files_mib": 10.0, "by_helper": {"qemu-system-x86": 60.0}},
                "workloads": workloads,
-               "workloads_cache_always": {**workloads, "spawn": {"runc": figures, "runcvm": {**figures, "median": 1.5}}}}
+               "workloads_cache_always": {**workloads, "spawn": {"runc": figures, "runcvm": {**figures, "median": 1.5}}},
+               "exec_cache_programs": {"runc": figures, "runcvm": {**figures, "median": 2.5}},
+               "workloads_cache_programs": {**workloads, "spawn": {"runc": figures, "runcvm": {**figures, "median": 1.25}}}}
     text = suite.table(results)
     assert "| `docker run --rm img true` | 1.00 s (0.90-1.20) | 20.00 s (0.90-1.20) | 20.0x |" in text
     assert "| The same with `RUNCVM_WARM_START=1`, the VM restored from a template | 1.00 s (0.90-1.20) | 4.00 s" in text
@@ -50,6 +52,9 @@ def test_the_table_gives_ratios_against_runc(tmp_path):
     assert "the root filesystem (virtiofs) reads at 0.25x the rate of tmpfs" in text
     assert "| Starting 20 processes (`/bin/true`) one after another, in a running `py` container |" in text
     assert "| The same with `RUNCVM_VIRTIOFSD_CACHE=always` | 1.00 s (0.90-1.20) | 1.50 s (0.90-1.20) | 1.5x |" in text
+    assert "| The same with `RUNCVM_VIRTIOFSD_CACHE=programs` | 1.00 s (0.90-1.20) | 1.25 s (0.90-1.20) | 1.2x |" in text
+    assert ("| The same into a `py` container with `RUNCVM_VIRTIOFSD_CACHE=programs` | 1.00 s (0.90-1.20) | 2.50 s "
+            "(0.90-1.20) | 2.5x |") in text
     assert "Of the 20 VMs started 4 at once, 1 never came up and was removed after 300 s" in text
     assert "| 100 (qemu-system-x86 100), of which mapped files, which every VM on the host shares, 50 |" in text
     assert ("| The same, the VM restored from a template | | 60 (qemu-system-x86 60), of which mapped files, which "
