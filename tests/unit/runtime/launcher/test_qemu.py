@@ -20,7 +20,7 @@ def test_qemu_command_line():
     args = qemu.command(vm())
     joined = " ".join(args)
     assert args[0] == "/.runcvm/guest/bin/qemu-system-x86_64"
-    assert "-accel tcg,tb-size=64 -cpu max" in joined and "-m 512M -smp 2" in joined
+    assert "-accel tcg,tb-size=64 -cpu max,erms=off,fsrm=off" in joined and "-m 512M -smp 2" in joined
     assert "-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny" in joined
     assert "memory-backend-memfd,id=mem,size=512M,share=on" in joined
     assert "vhost-user-fs-pci,chardev=rootfs,tag=runcvmfs" in joined
