@@ -14,7 +14,7 @@ TCG_CACHE_MIB = 64
 # TCG's CPU: every feature QEMU emulates but fast `rep movsb`/`rep stosb` (ERMS, FSRM). With them
 # the guest's kernel and libc copy and clear memory a byte an iteration, and TCG runs each
 # iteration as a loop of its own; without them they copy 8 bytes at a time: reading a file
-# 2.5 to 3.5 times as fast, starting a process twice as fast (bench/workloads.py).
+# 2 to 4 times as fast, starting a process twice as fast (bench/workloads.py).
 TCG_CPU = "max,erms=off,fsrm=off"
 # QEMU's own seccomp filter: no obsolete system calls, no setuid or new privileges, no new
 # processes, no scheduler or memory-policy changes. A guest that escaped into QEMU can do none.
