@@ -141,8 +141,6 @@ class Launcher:
                     self.children.start(share.name, list(share.command), share.socket)
                 self._start_qemu(vm, template)
                 self._ready_guest_config(attached)
-                if template:
-                    template.resume()
                 return self._relay()
             except (ChildFailed, GuestStuck) as failure:
                 reason = self._why_boot_again(failure, template)
@@ -254,7 +252,7 @@ class Launcher:
         """RUNCVM_WARM_START: the saved template to restore `vm` from, made now if there is none
         yet; None, said with the reason, where the VM boots cold instead."""
         # Imported here: a VM that boots cold needs none of it. QEMU's monitor client is imported
-        # only to make a template; a restore's is its restorer's, a child (templates.Template).
+        # only to make a template; a restore needs none.
         from runcvm.launcher import templates  # pylint: disable=import-outside-toplevel,redefined-outer-name
         reason = templates.unfit(vm)
         if reason is None:
@@ -279,8 +277,6 @@ class Launcher:
         self._break_at("preqemu", " ".join(command))
         self.timing.mark("qemu")
         self.children.start("qemu", command, layout.AGENT_SOCKET)
-        if template:
-            template.load()
 
     def _break_at(self, stage: str, shown: str = "") -> None:
         """RUNCVM_BREAK: a shell in the container at `stage`, on the container's own streams; the

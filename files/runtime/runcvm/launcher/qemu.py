@@ -30,6 +30,13 @@ VNC_BASE_PORT = 5900
 # A template VM's NICs (RUNCVM_WARM_START) have a backend that needs nothing of the host, and
 # MACs of their own (plan.template_mac), which the guest replaces with the container's once restored.
 TEMPLATE_NETDEV = "hubport"
+# How a template is saved and restored: the guest's RAM at fixed offsets of the file, zero pages
+# left out (a sparse file), which QEMU loads with large reads rather than page by page.
+SAVED_VM_FORMAT = ["-global", "migration.mapped-ram=on"]
+# A template is saved stopped, but without its run state: the QEMU that restores it runs the VM as
+# soon as it is loaded, with no monitor command, while the launcher still moves the network; the
+# guest waits for its config (guest/init.py).
+TEMPLATE_SAVING = [*SAVED_VM_FORMAT, "-global", "migration.store-global-state=off"]
 # What a template's key covers besides the VM's command line; a new format makes new templates.
 TEMPLATE_FORMAT = 2
 
@@ -151,8 +158,10 @@ def command(vm: Vm, template: bool = False, incoming: str | None = None) -> list
         # number generator, which every VM restored from the template would otherwise share.
         args += ["-device", "vmgenid"]
     args += ["-kernel", vm.kernel, "-initrd", vm.initrd, "-append", kernel_command_line(vm, template)]
-    if incoming:
-        args += ["-incoming", "defer"]  # templates.Template.load loads it
+    if template:
+        args += TEMPLATE_SAVING
+    if incoming:  # QEMU exits if it cannot load it
+        args += [*SAVED_VM_FORMAT, "-incoming", f"file:{incoming}"]
     return args
 
 

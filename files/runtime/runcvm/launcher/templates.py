@@ -9,14 +9,15 @@ it would do first, says so on the console and waits for a config (guest/init.py)
 VM to a file (`migrate` to `file:`, virtiofsd's state with it) in the host's template directory,
 which every container with the option mounts.
 
-A container then starts QEMU from that file (`-incoming`) with virtiofsd serving its image: the
-guest finds the config it waited for, reseeds its random number generator, sets its clock and
-MACs, and goes on as after a cold boot. The kernel, the guest init's Python and its
-imports are skipped: seconds under TCG.
+A container then starts QEMU from that file (`-incoming`) with virtiofsd serving its image;
+QEMU runs the VM once loaded (qemu.TEMPLATE_SAVING), and exits if it cannot load it. The guest
+finds the config it waited for, reseeds its random number generator, sets its clock and MACs,
+and goes on as after a cold boot. The kernel, the guest init's Python and its imports are
+skipped: seconds under TCG.
 
-The restore's talk with QEMU's monitor is a child's of the launcher (`Template`): QEMU's monitor
-client (qemu.qmp: asyncio, logging) takes 65 ms to import and 3 to 4 MiB that the launcher would
-hold for the VM's whole life. The launcher imports it (and tempfile) only to make a template.
+Only making a template talks to QEMU's monitor: its client (qemu.qmp: asyncio, logging) takes
+65 ms to import and 3 to 4 MiB that the launcher would hold for the VM's whole life, so the
+launcher imports it (and tempfile) only then.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import typing as t
 
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core import layout
 from runcvm.launcher import qemu
-from runcvm.launcher.supervisor import ChildFailed, Children, describe, remove
+from runcvm.launcher.supervisor import ChildFailed, Children, remove
 
 if t.TYPE_CHECKING:
     from qemu.qmp.legacy import QEMUMonitorProtocol
@@ -38,9 +39,6 @@ SAVE_BOUND = 120
 # The host's templates together; the least recently used go first.
 CAP_BYTES = 1024 * 2**20
 SUFFIX, PARTIAL = ".vm", ".partial"
-# The guest's RAM at fixed offsets of the file, zero pages left out (a sparse file): QEMU loads it
-# with large reads instead of page by page.
-CAPABILITIES = [{"capability": "mapped-ram", "state": True}]
 # A template still being written after this long belongs to a launcher that died.
 ABANDONED_SECONDS = 3600
 
@@ -86,7 +84,6 @@ def make(vm: qemu.Vm, shares: tuple[qemu.Share, ...], path: str) -> None:
             monitor.connect()
             try:
                 monitor.cmd("stop")
-                monitor.cmd("migrate-set-capabilities", capabilities=CAPABILITIES)
                 monitor.cmd("migrate", uri=f"file:{partial}")
                 _wait(lambda: _saved(monitor), SAVE_BOUND, "QEMU to save the template VM")
             finally:
@@ -104,84 +101,15 @@ def make(vm: qemu.Vm, shares: tuple[qemu.Share, ...], path: str) -> None:
 
 
 class Template:
-    """A saved template, restored into the container's QEMU by a child of the launcher, the
-    restorer: `load` forks it to have QEMU load the template while the launcher goes on, and
-    `resume` lets it run the VM once it is in. `resume` raises ChildFailed where it does not
-    restore (QEMU, failing to load it, exits)."""
+    """A saved template, for the container's QEMU to restore (qemu.command's `incoming`)."""
 
     def __init__(self, path: str):
         self.path = path
-        self.restorer: int | None = None
-        self.go = self.said = -1  # the restorer's pipes: the word to resume, and why it could not
         os.utime(path)  # just used, for trim
 
-    def load(self) -> None:
-        go, self.go = os.pipe2(os.O_CLOEXEC)
-        self.said, said = os.pipe2(os.O_CLOEXEC)
-        self.restorer = os.fork()
-        if self.restorer == 0:
-            try:
-                os.close(self.go)
-                os.close(self.said)
-                _restore(self.path, go)
-                os._exit(0)
-            except Exception as error:  # pylint: disable=broad-exception-caught  # said to the launcher
-                os.write(said, str(error).encode())
-            finally:
-                os._exit(1)  # never back into the launcher's code
-        os.close(go)
-        os.close(said)
-
-    def resume(self) -> None:
-        """Have the restorer run the VM once QEMU has loaded it: a VM saved stopped is restored stopped."""
-        try:
-            os.write(self.go, b"go")
-        except BrokenPipeError:
-            pass  # it has ended already, and said why
-        failed = self._end_restorer()
-        if failed is not None:
-            raise ChildFailed(failed)
-
     def discard(self) -> None:
-        """After a failed restore: remove the template (the next container makes it anew), and the
-        restorer, which leaves the VM stopped."""
-        self._end_restorer()
+        """After a failed restore: the next container makes it anew."""
         discard(self.path)
-
-    def _end_restorer(self) -> str | None:
-        """Let the restorer end (it runs the VM only if told to before): why it failed, if it did."""
-        if self.restorer is None:
-            return None
-        os.close(self.go)
-        _pid, status = os.waitpid(self.restorer, 0)
-        self.restorer = None
-        with open(self.said, "rb") as said:
-            why = said.read().decode(errors="replace")
-        return None if status == 0 else why or f"the template's restorer ended ({describe(os.waitstatus_to_exitcode(status))})"
-
-
-def _restore(path: str, go: int) -> None:
-    """The restorer's work: have QEMU load the template at `path`, and run the VM once it is
-    loaded and the launcher has written to `go` (closed unwritten, the VM stays stopped).
-    ChildFailed where QEMU cannot."""
-    # pylint: disable=import-outside-toplevel,redefined-outer-name  # the module's docstring
-    from qemu.qmp import QMPError
-    from qemu.qmp.legacy import QEMUMonitorProtocol
-    monitor = QEMUMonitorProtocol(layout.QMP_SOCKET)
-    try:
-        monitor.connect()
-        monitor.cmd("migrate-set-capabilities", capabilities=CAPABILITIES)
-        monitor.cmd("migrate-incoming", uri=f"file:{path}")
-        if not os.read(go, 2):
-            return
-        _wait(lambda: monitor.cmd("query-status")["status"] != "inmigrate", SAVE_BOUND, "QEMU to load the template")
-        if monitor.cmd("query-migrate").get("status") != "completed":
-            raise ChildFailed(f"QEMU could not load the template: {monitor.cmd('query-migrate')}")
-        monitor.cmd("cont")
-    except (QMPError, EOFError, OSError, TemplateError) as error:
-        raise ChildFailed(f"QEMU's monitor: {error!r}") from error
-    finally:
-        _close(monitor)
 
 
 def discard(path: str) -> None:
