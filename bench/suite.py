@@ -9,7 +9,8 @@ Measures the cold start (`docker run --rm IMAGE true`, with RunCVM's phases), th
 several containers at once, `docker exec CONTAINER true` into an idle container, the memory of
 RunCVM's helpers (launcher, QEMU, virtiofsd) beside one idle VM booted cold and one restored
 from a template (proportional set size without the guest's RAM, which QEMU and virtiofsd share as
-a memfd), and work inside a running container
+a memfd) and the peak of each one's container memory cgroup beyond its VM once a process in the VM
+has taken all the memory it could, and work inside a running container
 (bench/workloads.py: file reads and metadata on the root and on tmpfs, a CPU-bound loop, starting
 processes), and the same work in a VM whose root is served with RUNCVM_VIRTIOFSD_CACHE=always, and
 with `programs` (with the exec latency into it). Runs of runc and RunCVM are interleaved, so both
@@ -59,6 +60,10 @@ WORKLOAD_ROWS = (("read_root", "Reading a 32 MiB file on the root filesystem"),
 CACHE_ALWAYS = ("-e", "RUNCVM_VIRTIOFSD_CACHE=always")
 # The root as the default serves it, but its program directories as `always`.
 CACHE_PROGRAMS = ("-e", "RUNCVM_VIRTIOFSD_CACHE=programs")
+# The idle VMs' memory (RunCVM's default, said), which the container's memory cgroup holds with
+# what the helpers take beside it.
+VM_MEMORY_MIB = 512
+VM_MEMORY = ("--memory", f"{VM_MEMORY_MIB}m")
 
 
 def summary(values: list[float]) -> dict:
@@ -68,10 +73,38 @@ def summary(values: list[float]) -> dict:
 def helper_memory(container: str) -> tuple[dict[str, dict[str, int]], dict]:
     """(KiB by process of the container's tree, from smaps_rollup; its VM's overhead, as
     runcvm_info reports it)."""
-    pid = int(subprocess.run(["docker", "inspect", "-f", "{{.State.Pid}}", container], capture_output=True,
-                             text=True, check=True).stdout)
-    processes = process_memory(pid)
+    processes = process_memory(container_pid(container))
     return processes, overhead_of(processes)
+
+
+def container_pid(container: str) -> int:
+    return int(subprocess.run(["docker", "inspect", "-f", "{{.State.Pid}}", container], capture_output=True,
+                              text=True, check=True).stdout)
+
+
+def memory_cgroup(proc_cgroup: str) -> tuple[pathlib.Path, str, str]:
+    """The memory cgroup of the process whose /proc/PID/cgroup is `proc_cgroup`, and the names of
+    its files for the peak and the limit: cgroup v1's memory controller where it has one, else
+    cgroup v2's."""
+    lines = proc_cgroup.splitlines()
+    for _number, controllers, path in (line.split(":", 2) for line in lines):
+        if "memory" in controllers.split(","):
+            return pathlib.Path(f"/sys/fs/cgroup/memory{path}"), "memory.max_usage_in_bytes", "memory.limit_in_bytes"
+    (path,) = [line.split(":", 2)[2] for line in lines if line.startswith("0::")]
+    return pathlib.Path(f"/sys/fs/cgroup{path}"), "memory.peak", "memory.max"
+
+
+def memory_beyond_vm(container: str) -> dict:
+    """Have a process in the container's VM (of VM_MEMORY_MIB) take memory until the guest's kernel
+    kills it; then the container cgroup's peak beyond the VM's memory, and what its limit allows
+    beyond it, in MiB."""
+    grown = subprocess.run(["docker", "exec", container, "tail", "/dev/zero"], capture_output=True, check=False)
+    if grown.returncode != 137:
+        raise SystemExit(f"a process taking all of {container}'s memory ended with {grown.returncode}, not killed")
+    proc_cgroup = pathlib.Path(f"/proc/{container_pid(container)}/cgroup").read_text(encoding="ascii")
+    cgroup, peak, limit = memory_cgroup(proc_cgroup)
+    return {name: int((cgroup / file).read_text(encoding="ascii")) / 2**20 - VM_MEMORY_MIB
+            for name, file in (("peak_mib", peak), ("allowed_mib", limit))}
 
 
 def machine() -> dict:
@@ -84,11 +117,13 @@ def measure(runs: int, image: str, workload_image: str) -> dict:
     started = cold_start.measure(runs, image)
     warm = cold_start.measure(runs, image, warm=True)
     together = concurrent_start.measure(runs, image, AT_ONCE)
-    with exec_latency.idle_containers(image) as names:
+    with exec_latency.idle_containers(image, VM_MEMORY) as names:
         execs = exec_latency.measure(runs * 4, names)
         memory, overhead = helper_memory(names["runcvm"])
-    with exec_latency.idle_containers(image, cold_start.WARM_START) as names:
+        beyond = memory_beyond_vm(names["runcvm"])
+    with exec_latency.idle_containers(image, (*cold_start.WARM_START, *VM_MEMORY)) as names:
         _memory, overhead_warm = helper_memory(names["runcvm"])
+        beyond_warm = memory_beyond_vm(names["runcvm"])
     with exec_latency.idle_containers(workload_image) as names:
         work = workloads.measure(runs, names)
     with exec_latency.idle_containers(workload_image, CACHE_ALWAYS) as names:
@@ -109,6 +144,9 @@ def measure(runs: int, image: str, workload_image: str) -> dict:
         "helper_memory_kib": memory,
         "vm_overhead": overhead,
         "vm_overhead_warm": overhead_warm,
+        "vm_memory_mib": VM_MEMORY_MIB,
+        "memory_beyond_vm": beyond,
+        "memory_beyond_vm_warm": beyond_warm,
         "workloads": {figure: {runtime: summary(work[runtime][figure]) for runtime in report.RUNTIMES}
                       for figure in workloads.FIGURES},
         "workloads_cache_always": {figure: {runtime: summary(cached[runtime][figure]) for runtime in report.RUNTIMES}
@@ -136,6 +174,13 @@ def _memory_row(label: str, overhead: dict) -> str:
             f"shares, {overhead['mapped_files_mib']:.0f} | |")
 
 
+def _beyond_vm_row(results: dict) -> str:
+    cold, warm = results["memory_beyond_vm"], results["memory_beyond_vm_warm"]
+    return (f"| The container's memory at its peak beyond its VM's {results['vm_memory_mib']} MiB, once a process "
+            f"in the VM has taken all it could (MiB; RunCVM's limit allows {cold['allowed_mib']:.0f}) | | "
+            f"{cold['peak_mib']:.0f}, restored from a template {warm['peak_mib']:.0f} | |")
+
+
 def table(results: dict) -> str:
     machine_kind = results["machine"]
     rows = ["| | runc | RunCVM | RunCVM / runc |", "|---|---|---|---|",
@@ -146,7 +191,8 @@ def table(results: dict) -> str:
             _row(f"The same into a `{results['workload_image']}` container with `RUNCVM_VIRTIOFSD_CACHE=programs`",
                  results["exec_cache_programs"])]
     rows += [_memory_row("RunCVM's helpers beside one idle VM (PSS without guest RAM, MiB)", results["vm_overhead"]),
-             _memory_row("The same, the VM restored from a template", results["vm_overhead_warm"])]
+             _memory_row("The same, the VM restored from a template", results["vm_overhead_warm"]),
+             _beyond_vm_row(results)]
     work = results["workloads"]
     rows += [_row(f"{label}, in a running `{results['workload_image']}` container", work[figure])
              for figure, label in WORKLOAD_ROWS]

@@ -109,6 +109,24 @@ def test_forks_past_the_pids_limit_fail_as_under_runc(docker_cli, runcvm, test_i
     assert runs[1].returncode == runs[0].returncode != 0
 
 
+def test_a_process_that_takes_all_the_memory_is_killed_as_under_runc_and_the_container_lives_on(docker_cli, runcvm,
+                                                                                                 test_images):
+    """`--memory` bounds the VM: a process that grows without end is killed (137) by the guest's
+    kernel, as runc's cgroup kills it, and the container takes execs after it. QEMU and the other
+    helpers fit in what RunCVM adds to the container's limit: were they killed, the container would be."""
+    names = {runtime: f"{docker_cli.owner}-{runtime}" for runtime in ("runc", runcvm)}
+    for runtime, name in names.items():
+        docker_cli.cli("run", "-d", "--runtime", runtime, "--memory", "128m", "--name", name, test_images[DEBIAN],
+                       "sleep", "3600")
+    wait_for(lambda: docker_cli.cli("exec", names[runcvm], "true", check=False).returncode == 0, BOOT_BOUND, 1,
+             "the VM to take execs")
+    for name in names.values():
+        grown = docker_cli.cli("exec", name, "tail", "/dev/zero", timeout=300, check=False)
+        assert grown.returncode == 137, (name, grown.stderr)
+        assert docker_cli.cli("exec", name, "echo", "after").stdout == b"after\n"
+        assert docker_cli.cli("inspect", "-f", "{{.State.Running}}", name).stdout == b"true\n"
+
+
 DUPLEX = "head -c 4000000 /dev/zero; wc -c"
 DUPLEX_INPUT = b"i" * 2_000_000
 

@@ -38,6 +38,8 @@ def test_the_table_gives_ratios_against_runc(tmp_path):
                "exec": {"runc": figures, "runcvm": {**figures, "median": 3.0}},
                "vm_overhead": {"pss_mib": 100.0, "mapped_files_mib": 50.0, "by_helper": {"qemu-system-x86": 100.0}},
                "vm_overhead_warm": {"pss_mib": 60.0, "mapped_files_mib": 10.0, "by_helper": {"qemu-system-x86": 60.0}},
+               "vm_memory_mib": 512, "memory_beyond_vm": {"peak_mib": 120.4, "allowed_mib": 256.0},
+               "memory_beyond_vm_warm": {"peak_mib": 80.0, "allowed_mib": 256.0},
                "workloads": workloads,
                "workloads_cache_always": {**workloads, "spawn": {"runc": figures, "runcvm": {**figures, "median": 1.5}}},
                "exec_cache_programs": {"runc": figures, "runcvm": {**figures, "median": 2.5}},
@@ -59,7 +61,19 @@ def test_the_table_gives_ratios_against_runc(tmp_path):
     assert "| 100 (qemu-system-x86 100), of which mapped files, which every VM on the host shares, 50 |" in text
     assert ("| The same, the VM restored from a template | | 60 (qemu-system-x86 60), of which mapped files, which "
             "every VM on the host shares, 10 | |") in text
+    assert ("| The container's memory at its peak beyond its VM's 512 MiB, once a process in the VM has taken all it "
+            "could (MiB; RunCVM's limit allows 256) | | 120, restored from a template 80 | |") in text
     readme = tmp_path / "README.md"
     readme.write_text(f"before\n{suite.MARKERS[0]}\nold\n{suite.MARKERS[1]}\nafter\n")
     suite.write_readme_table(readme, text)
     assert readme.read_text() == f"before\n{suite.MARKERS[0]}\n{text}\n{suite.MARKERS[1]}\nafter\n"
+
+
+def test_the_memory_cgroup_is_v1s_memory_controller_where_there_is_one_else_v2s():
+    suite = load_suite()
+    hybrid = "12:memory:/docker/abc\n11:pids:/docker/abc\n0::/docker/abc\n"
+    assert suite.memory_cgroup(hybrid) == (pathlib.Path("/sys/fs/cgroup/memory/docker/abc"),
+                                           "memory.max_usage_in_bytes", "memory.limit_in_bytes")
+    unified = "0::/system.slice/docker-abc.scope\n"
+    assert suite.memory_cgroup(unified) == (pathlib.Path("/sys/fs/cgroup/system.slice/docker-abc.scope"),
+                                            "memory.peak", "memory.max")
