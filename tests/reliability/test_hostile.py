@@ -109,8 +109,7 @@ def test_forks_past_the_pids_limit_fail_as_under_runc(docker_cli, runcvm, test_i
     assert runs[1].returncode == runs[0].returncode != 0
 
 
-def test_a_process_that_takes_all_the_memory_is_killed_as_under_runc_and_the_container_lives_on(docker_cli, runcvm,
-                                                                                                 test_images):
+def test_a_process_that_takes_all_the_memory_is_killed_as_under_runc_and_the_container_lives_on(docker_cli, runcvm, test_images):
     """`--memory` bounds the VM: a process that grows without end is killed (137) by the guest's
     kernel, as runc's cgroup kills it, and the container takes execs after it. QEMU and the other
     helpers fit in what RunCVM adds to the container's limit: were they killed, the container would be."""
