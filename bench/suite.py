@@ -35,6 +35,7 @@ import sys
 sys.path[:0] = [str(pathlib.Path(__file__).parent), str(pathlib.Path(__file__).parents[1] / "tools")]
 
 import collection_root  # noqa: E402  pylint: disable=wrong-import-position
+from cgroups import cgroup_file  # noqa: E402  pylint: disable=wrong-import-position
 
 collection_root.expose()
 
@@ -82,18 +83,6 @@ def container_pid(container: str) -> int:
                               text=True, check=True).stdout)
 
 
-def memory_cgroup(proc_cgroup: str) -> tuple[pathlib.Path, str, str]:
-    """The memory cgroup of the process whose /proc/PID/cgroup is `proc_cgroup`, and the names of
-    its files for the peak and the limit: cgroup v1's memory controller where it has one, else
-    cgroup v2's."""
-    lines = proc_cgroup.splitlines()
-    for _number, controllers, path in (line.split(":", 2) for line in lines):
-        if "memory" in controllers.split(","):
-            return pathlib.Path(f"/sys/fs/cgroup/memory{path}"), "memory.max_usage_in_bytes", "memory.limit_in_bytes"
-    (path,) = [line.split(":", 2)[2] for line in lines if line.startswith("0::")]
-    return pathlib.Path(f"/sys/fs/cgroup{path}"), "memory.peak", "memory.max"
-
-
 def memory_beyond_vm(container: str) -> dict:
     """Have a process in the container's VM (of VM_MEMORY_MIB) take memory until the guest's kernel
     kills it; then the container cgroup's peak beyond the VM's memory, and what its limit allows
@@ -101,10 +90,10 @@ def memory_beyond_vm(container: str) -> dict:
     grown = subprocess.run(["docker", "exec", container, "tail", "/dev/zero"], capture_output=True, check=False)
     if grown.returncode != 137:
         raise SystemExit(f"a process taking all of {container}'s memory ended with {grown.returncode}, not killed")
-    proc_cgroup = pathlib.Path(f"/proc/{container_pid(container)}/cgroup").read_text(encoding="ascii")
-    cgroup, peak, limit = memory_cgroup(proc_cgroup)
-    return {name: int((cgroup / file).read_text(encoding="ascii")) / 2**20 - VM_MEMORY_MIB
-            for name, file in (("peak_mib", peak), ("allowed_mib", limit))}
+    pid = container_pid(container)
+    files = {"peak_mib": ("memory.max_usage_in_bytes", "memory.peak"), "allowed_mib": ("memory.limit_in_bytes", "memory.max")}
+    return {name: int(cgroup_file(pid, "memory", v1_file, v2_file).read_text(encoding="ascii")) / 2**20 - VM_MEMORY_MIB
+            for name, (v1_file, v2_file) in files.items()}
 
 
 def machine() -> dict:

@@ -14,6 +14,7 @@ import socket
 import pytest
 
 from ansible_collections.runcvm.runcvm.plugins.module_utils._core.accel import host_kvm_status
+from cgroups import cgroup_file
 from harness.http import fetched
 from harness.terminal import read_until
 from harness.waiting import wait_for
@@ -97,13 +98,7 @@ def test_an_image_with_its_own_kernel_boots_it(docker_cli, runcvm, test_images):
 
 def cgroup_value(pid: int, controller: str, v1_file: str, v2_file: str) -> str:
     """A limit of the cgroup process `pid` is in, on a cgroup v1 (hybrid) or v2 host."""
-    with open(f"/proc/{pid}/cgroup", encoding="ascii") as handle:
-        entries = [line.rstrip("\n").split(":", 2) for line in handle]
-    for _id, controllers, path in entries:
-        if controller in controllers.split(","):
-            return open(f"/sys/fs/cgroup/{controller}{path}/{v1_file}", encoding="ascii").read().strip()
-    path = next(path for _id, controllers, path in entries if controllers == "")
-    return open(f"/sys/fs/cgroup{path}/{v2_file}", encoding="ascii").read().strip()
+    return cgroup_file(pid, controller, v1_file, v2_file).read_text(encoding="ascii").strip()
 
 
 def test_memory_cpus_and_docker_update(docker_cli, runcvm, test_images):

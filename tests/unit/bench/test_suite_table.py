@@ -67,13 +67,3 @@ def test_the_table_gives_ratios_against_runc(tmp_path):
     readme.write_text(f"before\n{suite.MARKERS[0]}\nold\n{suite.MARKERS[1]}\nafter\n")
     suite.write_readme_table(readme, text)
     assert readme.read_text() == f"before\n{suite.MARKERS[0]}\n{text}\n{suite.MARKERS[1]}\nafter\n"
-
-
-def test_the_memory_cgroup_is_v1s_memory_controller_where_there_is_one_else_v2s():
-    suite = load_suite()
-    hybrid = "12:memory:/docker/abc\n11:pids:/docker/abc\n0::/docker/abc\n"
-    assert suite.memory_cgroup(hybrid) == (pathlib.Path("/sys/fs/cgroup/memory/docker/abc"),
-                                           "memory.max_usage_in_bytes", "memory.limit_in_bytes")
-    unified = "0::/system.slice/docker-abc.scope\n"
-    assert suite.memory_cgroup(unified) == (pathlib.Path("/sys/fs/cgroup/system.slice/docker-abc.scope"),
-                                            "memory.peak", "memory.max")
